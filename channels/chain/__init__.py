@@ -1,0 +1,1 @@
+"""L1 backends behind small Protocol interfaces (DESIGN section 4)."""

@@ -1,0 +1,1 @@
+"""The embedded devnet L1: Ed25519 accounts, tokens, blocks and the adjudicator."""

@@ -1,0 +1,570 @@
+"""One channel's lifecycle and update rules, as a pure transition function.
+
+``transition(channel, input, now=..., env=...) -> (channel, effects)`` never
+performs I/O: it returns ``Send``/``Submit*``/``Notify*``/``Reject`` effects for
+the shell. Invalid peer input yields ``Reject`` and the unchanged channel; local
+misuse raises ``LocalProtocolError`` at once (h11 style).
+
+Updates: the proposer signs ``latest + payments`` at a new version and sends the
+signature; the receiver recomputes that state itself, checks the rules, and
+countersigns. Many local payments queued while an update is in flight go into the
+next update together (batching), which is how throughput goes beyond lock-step.
+
+Concurrent proposals ("collisions") are settled without ever signing two states
+at one version: both sides have signed *their own* state at version v, so neither
+may sign the other's. The leader (lowest participant index) re-proposes its
+payments at v + 1; the follower abandons its proposal, re-queues its payments and
+waits until the leader's update completes. Versions therefore strictly increase
+but may skip a number after a collision.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from ..chain.base import Signer, StateScheme
+from ..errors import InsufficientFunds, InvalidTransition, LocalProtocolError, RemoteProtocolError
+from . import effects as fx
+from . import inputs as ins
+from .app import get_app
+from .ids import MAX_U64, AssetId, ChannelId, PaymentId, Version
+from .messages import (ChannelAccept, ChannelProposal, CloseProposal, Countersign, Payment, Reestablish,
+                       UpdateProposal, UpdateReject)
+from .state import Allocation, ChannelParams, SignedState, State
+
+MAX_BATCH = 512  # payments per update; keeps an update frame well under the 64 KiB cap
+MAX_VERSION_GAP = 16  # a proposal may skip at most this many versions (version-exhaustion DoS)
+RESUBMIT_AFTER = 10  # seconds of L1 time before an unconfirmed L1 transaction is sent again
+
+
+class Phase(enum.Enum):
+    PROPOSED = "proposed"  # params sent or received; version 0 not yet signed by all
+    FUNDING = "funding"  # version 0 signed by all; deposits not all seen on the L1
+    OPEN = "open"  # funded: payments flow
+    CLOSING = "closing"  # a final state is signed by all; waiting for conclude/withdraw
+    DISPUTED = "disputed"  # a state is registered on the L1; waiting for the window to end
+    SETTLED = "settled"  # funds are back in L1 accounts (or the proposal was declined)
+
+
+class PendingKind(enum.Enum):
+    UPDATE = "update"
+    CLOSE = "close"
+
+
+@attrs.frozen(kw_only=True)
+class Env:
+    """Capabilities the core is handed: how to sign and verify (both pure)."""
+
+    scheme: StateScheme
+    signer: Signer
+
+
+@attrs.frozen(kw_only=True)
+class Pending:
+    """Our proposal awaiting the peer's countersignature (signed by us only)."""
+
+    kind: PendingKind
+    signed: SignedState
+    payments: tuple[Payment, ...]
+    message: UpdateProposal | CloseProposal
+
+    @property
+    def version(self) -> Version:
+        return self.signed.state.version
+
+
+@attrs.frozen(kw_only=True)
+class Channel:
+    """Everything one node knows about one channel; persisted whole after each step."""
+
+    params: ChannelParams
+    channel_id: ChannelId
+    me: int
+    phase: Phase
+    latest: SignedState  # newest state signed by all (version 0 half-signed while PROPOSED)
+    latest_proposer: int
+    pending: Pending | None = None
+    queue: tuple[Payment, ...] = ()
+    highest_signed: int = -1  # highest version this node ever signed (never sign it twice)
+    highest_signed_digest: bytes = b""
+    yielded: bool = False  # lost a collision: wait for the leader's update
+    closing_requested: bool = False
+    holdings: tuple[int, ...] = ()  # L1 escrow per asset of the allocation
+    deadline: int | None = None  # end of the challenge window while DISPUTED
+    concluded: bool = False
+    submitted_at: int | None = None  # L1 time of the last conclude/withdraw submission
+
+    @property
+    def peer(self) -> int:
+        return 1 - self.me
+
+    @property
+    def version(self) -> Version:
+        return self.latest.state.version
+
+    @property
+    def allocation(self) -> Allocation:
+        return self.latest.state.allocation
+
+    def spendable(self, asset: AssetId) -> int:
+        """What a new payment may still take: balance minus everything in flight."""
+        in_flight = list(self.queue) + (list(self.pending.payments) if self.pending else [])
+        return self.allocation.balance(asset, self.me) - sum(p.amount for p in in_flight if p.asset == asset)
+
+
+Step = tuple[Channel, list[fx.Effect]]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def apply_payments(state: State, payments: Sequence[Payment], *, payer: int, payee: int, version: int) -> State:
+    """The state after ``payer`` pays ``payee`` every payment; raises ``InvalidTransition``."""
+    if not payments:
+        raise InvalidTransition("an update carries at least one payment")
+    if len(payments) > MAX_BATCH:
+        raise InvalidTransition(f"more than {MAX_BATCH} payments in one update")
+    if len({p.payment_id for p in payments}) != len(payments):
+        raise InvalidTransition("duplicate payment id in one update")
+    alloc = state.allocation
+    for p in payments:
+        if p.asset not in alloc.assets:
+            raise InvalidTransition(f"asset {p.asset!r} is not in this channel")
+        if not 0 < p.amount <= MAX_U64:
+            raise InvalidTransition("payment amounts are positive")
+        if alloc.balance(p.asset, payer) < p.amount:
+            # Overdraft: a payer may not spend more than it holds in the channel.
+            raise InvalidTransition("payment exceeds the payer's balance")
+        alloc = alloc.with_transfer(p.asset, p.amount, payer, payee)
+    return attrs.evolve(state, version=Version(version), allocation=alloc)
+
+
+def _sign(ch: Channel, state: State, env: Env) -> tuple[Channel, bytes]:
+    """Sign ``state``, refusing a second, different state at a version already signed.
+
+    This is the equivocation guard: two states signed at one version would let the
+    peer register whichever suits it."""
+    digest = env.scheme.state_digest(ch.params, state)
+    if state.version < ch.highest_signed or (state.version == ch.highest_signed
+                                             and digest != ch.highest_signed_digest):
+        raise LocalProtocolError(f"refusing to sign a second state at version {state.version}")
+    sig = env.signer.sign_digest(digest)
+    return attrs.evolve(ch, highest_signed=state.version, highest_signed_digest=digest), sig
+
+
+def _can_sign(ch: Channel, state: State, env: Env) -> bool:
+    if state.version > ch.highest_signed:
+        return True
+    return state.version == ch.highest_signed and env.scheme.state_digest(ch.params, state) == ch.highest_signed_digest
+
+
+def _verify(ch: Channel, state: State, who: int, signature: bytes, env: Env) -> bool:
+    return env.scheme.verify(ch.params, state, ch.params.participants[who], signature)
+
+
+def verify_signed(params: ChannelParams, signed: SignedState, scheme: StateScheme) -> bool:
+    """True when every participant's signature on ``signed.state`` is valid."""
+    return (len(signed.signatures) == len(params.participants) and signed.state.channel_id == params.channel_id
+            and all(scheme.verify(params, signed.state, addr, sig)
+                    for addr, sig in zip(params.participants, signed.signatures, strict=True)))
+
+
+def _next_version(ch: Channel) -> int:
+    return max(ch.version, ch.highest_signed) + 1
+
+
+def _abandon_pending(ch: Channel) -> Channel:
+    """Drop our unanswered proposal; its payments go back to the front of the queue."""
+    if ch.pending is None:
+        return ch
+    return attrs.evolve(ch, pending=None, queue=ch.pending.payments + ch.queue)
+
+
+def _fail_in_flight(ch: Channel, reason: str) -> Step:
+    in_flight = (ch.pending.payments if ch.pending else ()) + ch.queue
+    out: list[fx.Effect] = [fx.NotifyPaymentFailed(payment_id=p.payment_id, reason=reason) for p in in_flight]
+    return attrs.evolve(ch, pending=None, queue=()), out
+
+
+def _check_funded(ch: Channel) -> Step:
+    if ch.phase is not Phase.FUNDING:
+        return ch, []
+    if all(h >= t for h, t in zip(ch.holdings, ch.allocation.totals(), strict=True)):
+        return attrs.evolve(ch, phase=Phase.OPEN), [fx.NotifyOpened(channel_id=ch.channel_id)]
+    return ch, []
+
+
+def _deposits(ch: Channel) -> list[fx.Effect]:
+    alloc = ch.allocation
+    return [fx.SubmitDeposit(channel_id=ch.channel_id, asset=asset, amount=row[ch.me])
+            for asset, row in zip(alloc.assets, alloc.balances, strict=True) if row[ch.me] > 0]
+
+
+def _maybe_propose(ch: Channel, env: Env) -> Step:
+    """Start the next update if nothing is in flight: queued payments first, then a close."""
+    if ch.phase is not Phase.OPEN or ch.pending is not None or ch.yielded:
+        return ch, []
+    version = _next_version(ch)
+    if ch.queue:
+        batch, rest = ch.queue[:MAX_BATCH], ch.queue[MAX_BATCH:]
+        state = apply_payments(ch.latest.state, batch, payer=ch.me, payee=ch.peer, version=version)
+        ch, sig = _sign(ch, state, env)
+        msg: UpdateProposal | CloseProposal = UpdateProposal(
+            channel_id=ch.channel_id, version=Version(version), payments=batch, signature=sig)
+        kind = PendingKind.UPDATE
+    elif ch.closing_requested:
+        state = attrs.evolve(ch.latest.state, version=Version(version), is_final=True)
+        ch, sig = _sign(ch, state, env)
+        batch, rest = (), ()
+        msg = CloseProposal(channel_id=ch.channel_id, version=Version(version), signature=sig)
+        kind = PendingKind.CLOSE
+    else:
+        return ch, []
+    signed = SignedState(state=state, signatures=_one_signature(ch, sig))
+    pending = Pending(kind=kind, signed=signed, payments=batch, message=msg)
+    return attrs.evolve(ch, pending=pending, queue=rest), [fx.Send(message=msg)]
+
+
+def _one_signature(ch: Channel, sig: bytes) -> tuple[bytes, ...]:
+    sigs = [b""] * len(ch.params.participants)
+    sigs[ch.me] = sig
+    return tuple(sigs)
+
+
+# ---------------------------------------------------------------- opening
+
+
+def propose_channel(params: ChannelParams, allocation: Allocation, *, env: Env) -> Step:
+    """Create a channel we propose: sign version 0 and send the proposal."""
+    try:
+        params.validate()
+        allocation.validate(len(params.participants))
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(f"invalid channel proposal: {exc}") from None
+    if allocation.locks:
+        raise LocalProtocolError("a channel opens without locks")
+    if len(params.participants) != 2:
+        raise LocalProtocolError("two-party channels only for now")
+    if env.signer.address not in params.participants:
+        raise LocalProtocolError("our L1 address is not a participant")
+    me = params.index_of(env.signer.address)
+    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation)
+    ch = Channel(params=params, channel_id=params.channel_id, me=me, phase=Phase.PROPOSED,
+                 latest=SignedState(state=state, signatures=(b"",) * len(params.participants)),
+                 latest_proposer=me, holdings=(0,) * len(allocation.assets))
+    ch, sig = _sign(ch, state, env)
+    ch = attrs.evolve(ch, latest=ch.latest.with_signature(me, sig))
+    return ch, [fx.Send(message=ChannelProposal(params=params, allocation=allocation, signature=sig))]
+
+
+def accept_channel(proposal: ChannelProposal, *, env: Env) -> Step:
+    """Join a proposed channel: check it, countersign version 0, and fund our share.
+
+    Whether to accept at all (amounts, peer, app) is the shell's policy; this only
+    refuses proposals that are malformed or not signed by the other participant."""
+    params, allocation = proposal.params, proposal.allocation
+    try:
+        params.validate()
+        allocation.validate(len(params.participants))
+    except RemoteProtocolError as exc:
+        raise RemoteProtocolError(f"invalid channel proposal: {exc}") from None
+    if len(params.participants) != 2 or allocation.locks:
+        raise RemoteProtocolError("only two-party channels without locks can be opened")
+    if env.signer.address not in params.participants:
+        raise RemoteProtocolError("our L1 address is not a participant of this proposal")
+    me = params.index_of(env.signer.address)
+    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation)
+    ch = Channel(params=params, channel_id=params.channel_id, me=me, phase=Phase.FUNDING,
+                 latest=SignedState(state=state, signatures=(b"",) * 2), latest_proposer=1 - me,
+                 holdings=(0,) * len(allocation.assets))
+    if not _verify(ch, state, ch.peer, proposal.signature, env):
+        raise RemoteProtocolError("the proposer's signature on version 0 is invalid")
+    ch, sig = _sign(ch, state, env)
+    ch = attrs.evolve(ch, latest=ch.latest.with_signature(me, sig).with_signature(ch.peer, proposal.signature))
+    return ch, [fx.Send(message=ChannelAccept(channel_id=ch.channel_id, signature=sig)), *_deposits(ch)]
+
+
+# ---------------------------------------------------------------- the transition
+
+
+def transition(ch: Channel, inp: ins.Input, *, now: int, env: Env) -> Step:
+    """Apply one input. Pure: the same arguments always give the same result."""
+    handler = _HANDLERS.get(type(inp))
+    if handler is None:
+        raise LocalProtocolError(f"no handler for {type(inp).__name__}")
+    result: Step = handler(ch, inp, now, env)
+    return result
+
+
+def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
+    if ch.phase is not Phase.OPEN or ch.closing_requested:
+        raise LocalProtocolError(f"channel is {ch.phase.value}, not open for payments")
+    if inp.asset not in ch.allocation.assets:
+        raise LocalProtocolError(f"asset {inp.asset!r} is not in this channel")
+    if not 0 < inp.amount <= MAX_U64:
+        raise LocalProtocolError("the amount must be a positive integer")
+    if inp.amount > ch.spendable(inp.asset):
+        raise InsufficientFunds(f"amount {inp.amount} exceeds the spendable balance {ch.spendable(inp.asset)}")
+    in_flight = ch.queue + (ch.pending.payments if ch.pending else ())
+    if any(p.payment_id == inp.payment_id for p in in_flight):
+        raise LocalProtocolError("a payment with this id is already in flight")
+    payment = Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount)
+    return _maybe_propose(attrs.evolve(ch, queue=ch.queue + (payment,)), env)
+
+
+def _on_close(ch: Channel, inp: ins.ActionClose, now: int, env: Env) -> Step:
+    if ch.phase is not Phase.OPEN:
+        raise LocalProtocolError(f"channel is {ch.phase.value}; a cooperative close needs an open channel")
+    if ch.allocation.locks:
+        raise LocalProtocolError("the channel has pending locks; wait for them or force-close")
+    return _maybe_propose(attrs.evolve(ch, closing_requested=True), env)
+
+
+def _on_force_close(ch: Channel, inp: ins.ActionForceClose, now: int, env: Env) -> Step:
+    if ch.phase in (Phase.PROPOSED, Phase.SETTLED):
+        raise LocalProtocolError(f"channel is {ch.phase.value}: nothing to force-close")
+    if ch.phase is Phase.DISPUTED:
+        return ch, []
+    ch, out = _fail_in_flight(ch, "channel is being force-closed")
+    if ch.latest.state.is_final:
+        submit: fx.Effect = fx.SubmitConclude(signed=ch.latest)
+        phase = Phase.CLOSING
+    else:
+        submit = fx.SubmitRegister(signed=ch.latest)
+        phase = Phase.DISPUTED
+    return attrs.evolve(ch, phase=phase, submitted_at=now), [*out, submit]
+
+
+def _on_reconnect(ch: Channel, inp: ins.ActionReconnect, now: int, env: Env) -> Step:
+    if ch.phase in (Phase.PROPOSED, Phase.SETTLED):
+        return ch, []
+    return ch, [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
+
+
+def _on_accept(ch: Channel, inp: ins.ReceiveAccept, now: int, env: Env) -> Step:
+    if ch.phase is not Phase.PROPOSED or ch.latest_proposer != ch.me:
+        return ch, [fx.Reject(reason="accept for a channel that is not awaiting one", action=fx.RejectAction.IGNORE)]
+    if not _verify(ch, ch.latest.state, ch.peer, inp.message.signature, env):
+        return ch, [fx.Reject(reason="invalid signature on version 0", action=fx.RejectAction.DISCONNECT)]
+    ch = attrs.evolve(ch, phase=Phase.FUNDING, latest=ch.latest.with_signature(ch.peer, inp.message.signature))
+    ch, opened = _check_funded(ch)
+    return ch, [*_deposits(ch), *opened]
+
+
+def _on_decline(ch: Channel, inp: ins.ReceiveDecline, now: int, env: Env) -> Step:
+    if ch.phase is not Phase.PROPOSED:
+        return ch, [fx.Reject(reason="decline for a channel past its proposal", action=fx.RejectAction.IGNORE)]
+    return attrs.evolve(ch, phase=Phase.SETTLED), [fx.NotifyClosed(channel_id=ch.channel_id, version=ch.version)]
+
+
+def _countersign(ch: Channel, state: State, proposer_sig: bytes, env: Env) -> tuple[Channel, Countersign]:
+    ch, sig = _sign(ch, state, env)
+    sigs = [b""] * len(ch.params.participants)
+    sigs[ch.me], sigs[ch.peer] = sig, proposer_sig
+    ch = attrs.evolve(ch, latest=SignedState(state=state, signatures=tuple(sigs)), latest_proposer=ch.peer,
+                      yielded=False)
+    return ch, Countersign(channel_id=ch.channel_id, version=state.version, signature=sig)
+
+
+def _resend_countersign_if_duplicate(ch: Channel, version: int) -> Step:
+    """A retransmitted proposal we already countersigned: answer with identical bytes."""
+    if version == ch.version and ch.latest_proposer == ch.peer and ch.latest.is_fully_signed:
+        msg = Countersign(channel_id=ch.channel_id, version=ch.version, signature=ch.latest.signatures[ch.me])
+        return ch, [fx.Send(message=msg)]
+    return ch, [fx.Reject(reason=f"stale proposal for version {version}", action=fx.RejectAction.IGNORE)]
+
+
+def _collision(ch: Channel, env: Env) -> Step:
+    """Both sides proposed at once; settle it without signing two states at one version."""
+    if ch.me < ch.peer:  # leader: our payments go first, at a fresh version
+        ch, out = _maybe_propose(_abandon_pending(ch), env)
+        return ch, [fx.Reject(reason="concurrent proposal; re-proposing as leader", action=fx.RejectAction.IGNORE),
+                    *out]
+    ch = attrs.evolve(_abandon_pending(ch), yielded=True)
+    return ch, [fx.Reject(reason="concurrent proposal; yielding to the leader", action=fx.RejectAction.IGNORE)]
+
+
+def _cannot_sign(ch: Channel, version: Version, env: Env) -> Step:
+    """A valid proposal at a version we already signed differently: never sign it."""
+    if ch.pending is not None and ch.pending.version == version:
+        return _collision(ch, env)
+    # We abandoned our own proposal at this version earlier; ask the peer to retry
+    # higher, or both sides would wait for each other forever.
+    retry = UpdateReject(channel_id=ch.channel_id, version=version, retry=True, reason="version already signed")
+    return ch, [fx.Reject(reason=f"already signed another state at version {version}", action=fx.RejectAction.IGNORE),
+                fx.Send(message=retry)]
+
+
+def _precheck_proposal(ch: Channel, version: int) -> fx.Reject | None:
+    if ch.phase is not Phase.OPEN:
+        return fx.Reject(reason=f"channel is {ch.phase.value}, not open", action=fx.RejectAction.IGNORE)
+    if version > ch.version + MAX_VERSION_GAP:
+        return fx.Reject(reason=f"version {version} jumps too far ahead of {ch.version}", action=fx.RejectAction.WARN)
+    return None
+
+
+def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
+    msg = inp.message
+    if msg.version <= ch.version:
+        return _resend_countersign_if_duplicate(ch, msg.version)
+    reject = _precheck_proposal(ch, msg.version)
+    if reject:
+        return ch, [reject]
+    try:
+        state = apply_payments(ch.latest.state, msg.payments, payer=ch.peer, payee=ch.me, version=msg.version)
+        as_next = attrs.evolve(state, version=Version(ch.version + 1))  # version order is checked above
+        get_app(ch.params.app_id).validate_transition(ch.params, ch.latest.state, as_next, ch.peer)
+    except InvalidTransition as exc:
+        # No UpdateReject here: the signature cannot be checked on a state that cannot
+        # be built, so answering would let a forged frame cancel an honest proposal.
+        return ch, [fx.Reject(reason=f"update breaks the rules: {exc}", action=fx.RejectAction.WARN)]
+    if not _verify(ch, state, ch.peer, msg.signature, env):
+        return ch, [fx.Reject(reason="invalid signature on update", action=fx.RejectAction.WARN)]
+    if not _can_sign(ch, state, env):
+        return _cannot_sign(ch, msg.version, env)
+    ch, countersign = _countersign(_abandon_pending(ch), state, msg.signature, env)
+    out: list[fx.Effect] = [fx.Send(message=countersign)]
+    out += [fx.NotifyPaymentReceived(payment_id=p.payment_id, asset=p.asset, amount=p.amount, version=state.version)
+            for p in msg.payments]
+    ch, more = _maybe_propose(ch, env)
+    return ch, out + more
+
+
+def _on_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -> Step:
+    msg = inp.message
+    if msg.version <= ch.version:
+        return _resend_countersign_if_duplicate(ch, msg.version)
+    reject = _precheck_proposal(ch, msg.version)
+    if reject:
+        return ch, [reject]
+    state = attrs.evolve(ch.latest.state, version=msg.version, is_final=True)
+    if not _verify(ch, state, ch.peer, msg.signature, env):
+        return ch, [fx.Reject(reason="invalid signature on close", action=fx.RejectAction.WARN)]
+    if ch.allocation.locks:
+        return ch, [fx.Reject(reason="cannot close with pending locks", action=fx.RejectAction.WARN),
+                    fx.Send(message=UpdateReject(channel_id=ch.channel_id, version=msg.version, retry=False,
+                                                 reason="pending locks"))]
+    if not _can_sign(ch, state, env):
+        return _cannot_sign(ch, msg.version, env)
+    ch, failed = _fail_in_flight(ch, "the peer closed the channel")
+    ch, countersign = _countersign(ch, state, msg.signature, env)
+    ch = attrs.evolve(ch, phase=Phase.CLOSING, closing_requested=True, submitted_at=now)
+    return ch, [*failed, fx.Send(message=countersign)]
+
+
+def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env) -> Step:
+    msg, pending = inp.message, ch.pending
+    if pending is None or msg.version != pending.version:
+        return ch, [fx.Reject(reason=f"countersignature for version {msg.version} we are not waiting for",
+                              action=fx.RejectAction.IGNORE)]
+    if not _verify(ch, pending.signed.state, ch.peer, msg.signature, env):
+        return ch, [fx.Reject(reason="invalid countersignature", action=fx.RejectAction.WARN)]
+    ch = attrs.evolve(ch, latest=pending.signed.with_signature(ch.peer, msg.signature), latest_proposer=ch.me,
+                      pending=None, yielded=False)
+    if pending.kind is PendingKind.CLOSE:
+        ch, failed = _fail_in_flight(ch, "the channel closed")
+        ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
+        return ch, [*failed, fx.SubmitConclude(signed=ch.latest)]
+    out: list[fx.Effect] = [fx.NotifyPaymentSent(payment_id=p.payment_id, version=ch.version)
+                            for p in pending.payments]
+    ch, more = _maybe_propose(ch, env)
+    return ch, out + more
+
+
+def _on_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:
+    msg, pending = inp.message, ch.pending
+    if pending is None or msg.version != pending.version:
+        return ch, [fx.Reject(reason="reject for a version we did not propose", action=fx.RejectAction.IGNORE)]
+    if msg.retry:  # the peer signed another state at this version: propose again, higher
+        ch = attrs.evolve(_abandon_pending(ch), yielded=ch.me > ch.peer)
+        return _maybe_propose(ch, env)
+    reason = f"peer rejected the update: {msg.reason}"[:200]
+    out: list[fx.Effect] = [fx.NotifyPaymentFailed(payment_id=p.payment_id, reason=reason) for p in pending.payments]
+    ch = attrs.evolve(ch, pending=None, closing_requested=ch.closing_requested and pending.kind is PendingKind.UPDATE)
+    ch, more = _maybe_propose(ch, env)
+    return ch, out + more
+
+
+def _on_reestablish(ch: Channel, inp: ins.ReceiveReestablish, now: int, env: Env) -> Step:
+    """BOLT 2's rule: retransmit exactly what the peer has not acknowledged."""
+    theirs = inp.message.latest_version
+    out: list[fx.Effect] = []
+    if theirs < ch.version and ch.latest_proposer == ch.peer and ch.latest.is_fully_signed:
+        out.append(fx.Send(message=Countersign(channel_id=ch.channel_id, version=ch.version,
+                                               signature=ch.latest.signatures[ch.me])))
+    if ch.pending is not None and ch.pending.version > theirs:
+        out.append(fx.Send(message=ch.pending.message))
+    return ch, out
+
+
+def _on_deposited(ch: Channel, inp: ins.ChainDeposited, now: int, env: Env) -> Step:
+    if inp.asset not in ch.allocation.assets:
+        return ch, []
+    holdings = list(ch.holdings)
+    holdings[ch.allocation.asset_index(inp.asset)] = inp.holdings
+    return _check_funded(attrs.evolve(ch, holdings=tuple(holdings)))
+
+
+def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) -> Step:
+    if ch.phase in (Phase.PROPOSED, Phase.SETTLED):
+        return ch, []
+    registered = inp.signed
+    if registered.state.channel_id != ch.channel_id or not verify_signed(ch.params, registered, env.scheme):
+        # The L1 only accepts fully signed states; a bad one means a bad event source.
+        return ch, [fx.Reject(reason="registered state does not verify", action=fx.RejectAction.WARN)]
+    ch, out = _fail_in_flight(ch, "the channel is in dispute")
+    version = registered.state.version
+    if version > ch.version:  # our own proposal, countersigned by the peer: adopt it
+        ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me)
+    ours = version == ch.version
+    ch = attrs.evolve(ch, phase=Phase.DISPUTED if not ch.concluded else ch.phase, deadline=inp.deadline)
+    out.append(fx.NotifyDisputed(version=version, deadline=inp.deadline, ours=ours))
+    if version < ch.version:
+        # Stale-state attack: the peer registered an old state that pays it more.
+        # Answer with our newer state before the window ends.
+        if ch.latest.state.is_final:
+            out.append(fx.SubmitConclude(signed=ch.latest))
+        else:
+            out.append(fx.SubmitRefute(signed=ch.latest))
+    return ch, out
+
+
+def _on_concluded(ch: Channel, inp: ins.ChainConcluded, now: int, env: Env) -> Step:
+    if ch.concluded or ch.phase is Phase.SETTLED:
+        return ch, []
+    ch = attrs.evolve(ch, concluded=True, phase=Phase.CLOSING, submitted_at=now)
+    return ch, [fx.SubmitWithdraw(channel_id=ch.channel_id)]
+
+
+def _on_withdrawn(ch: Channel, inp: ins.ChainWithdrawn, now: int, env: Env) -> Step:
+    if ch.phase is Phase.SETTLED:
+        return ch, []
+    ch, out = _fail_in_flight(ch, "the channel settled")
+    ch = attrs.evolve(ch, phase=Phase.SETTLED)
+    return ch, [*out, fx.NotifyClosed(channel_id=ch.channel_id, version=ch.version)]
+
+
+def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
+    """Drive L1 deadlines: withdraw after the window, resubmit what was not confirmed."""
+    due = ch.submitted_at is None or now >= ch.submitted_at + RESUBMIT_AFTER
+    if ch.phase is Phase.DISPUTED and ch.deadline is not None and now >= ch.deadline and due:
+        return attrs.evolve(ch, submitted_at=now), [fx.SubmitWithdraw(channel_id=ch.channel_id)]
+    if ch.phase is Phase.CLOSING and due:
+        submit: fx.Effect = (fx.SubmitWithdraw(channel_id=ch.channel_id) if ch.concluded
+                             else fx.SubmitConclude(signed=ch.latest))
+        return attrs.evolve(ch, submitted_at=now), [submit]
+    return ch, []
+
+
+_HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
+    ins.ActionPay: _on_pay, ins.ActionClose: _on_close, ins.ActionForceClose: _on_force_close,
+    ins.ActionReconnect: _on_reconnect, ins.ReceiveAccept: _on_accept, ins.ReceiveDecline: _on_decline,
+    ins.ReceiveUpdate: _on_update, ins.ReceiveClose: _on_close_proposal, ins.ReceiveCountersign: _on_countersign,
+    ins.ReceiveReject: _on_reject, ins.ReceiveReestablish: _on_reestablish, ins.ChainDeposited: _on_deposited,
+    ins.ChainRegistered: _on_registered, ins.ChainConcluded: _on_concluded, ins.ChainWithdrawn: _on_withdrawn,
+    ins.Tick: _on_tick,
+}

@@ -1,0 +1,107 @@
+"""What comes out of a transition, named by what the shell must do.
+
+``Send`` a message to the peer, ``Submit*`` a transaction to the L1, ``Notify*``
+the application, ``Reject`` a peer's misbehaviour with the action to take.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from .ids import AssetId, ChannelId, PaymentId, Version
+from .messages import ChannelMessage
+from .state import SignedState
+
+
+@attrs.frozen(kw_only=True)
+class Send:
+    message: ChannelMessage
+
+
+@attrs.frozen(kw_only=True)
+class SubmitDeposit:
+    channel_id: ChannelId
+    asset: AssetId
+    amount: int
+
+
+@attrs.frozen(kw_only=True)
+class SubmitConclude:
+    signed: SignedState
+
+
+@attrs.frozen(kw_only=True)
+class SubmitRegister:
+    signed: SignedState
+
+
+@attrs.frozen(kw_only=True)
+class SubmitRefute:
+    signed: SignedState
+
+
+@attrs.frozen(kw_only=True)
+class SubmitWithdraw:
+    channel_id: ChannelId
+
+
+@attrs.frozen(kw_only=True)
+class NotifyOpened:
+    channel_id: ChannelId
+
+
+@attrs.frozen(kw_only=True)
+class NotifyPaymentSent:
+    payment_id: PaymentId
+    version: Version
+
+
+@attrs.frozen(kw_only=True)
+class NotifyPaymentReceived:
+    payment_id: PaymentId
+    asset: AssetId
+    amount: int
+    version: Version
+
+
+@attrs.frozen(kw_only=True)
+class NotifyPaymentFailed:
+    payment_id: PaymentId
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class NotifyDisputed:
+    version: Version
+    deadline: int
+    ours: bool  # the registered state is our latest (no refute needed)
+
+
+@attrs.frozen(kw_only=True)
+class NotifyClosed:
+    """The channel is settled on the L1: funds are in the participants' accounts."""
+
+    channel_id: ChannelId
+    version: Version
+
+
+class RejectAction(enum.Enum):
+    IGNORE = "ignore"
+    WARN = "warn"
+    DISCONNECT = "disconnect"
+    CLOSE_ON_CHAIN = "close_on_chain"
+
+
+@attrs.frozen(kw_only=True)
+class Reject:
+    """A peer message was refused; the channel state did not change."""
+
+    reason: str
+    action: RejectAction = RejectAction.WARN
+
+
+Effect = (Send | SubmitDeposit | SubmitConclude | SubmitRegister | SubmitRefute | SubmitWithdraw | NotifyOpened
+          | NotifyPaymentSent | NotifyPaymentReceived | NotifyPaymentFailed | NotifyDisputed | NotifyClosed
+          | Reject)

@@ -1,0 +1,105 @@
+"""What goes into a transition, named by origin (DESIGN section 3).
+
+``Action*`` come from the local API, ``Receive*`` from a peer (already decoded,
+not yet trusted), ``Chain*`` from the L1 watcher, ``Tick`` from the clock.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from .ids import AssetId, PaymentId, Version
+from .messages import (ChannelAccept, ChannelDecline, CloseProposal, Countersign, Reestablish, UpdateProposal,
+                       UpdateReject)
+from .state import SignedState
+
+
+@attrs.frozen(kw_only=True)
+class ActionPay:
+    payment_id: PaymentId
+    asset: AssetId
+    amount: int
+
+
+@attrs.frozen(kw_only=True)
+class ActionClose:
+    """Cooperative close: propose a final state and conclude on the L1."""
+
+
+@attrs.frozen(kw_only=True)
+class ActionForceClose:
+    """Unilateral close: register the latest state and withdraw after the window."""
+
+
+@attrs.frozen(kw_only=True)
+class ActionReconnect:
+    """The transport to the peer is up again: start the reestablish exchange."""
+
+
+@attrs.frozen(kw_only=True)
+class ReceiveAccept:
+    message: ChannelAccept
+
+
+@attrs.frozen(kw_only=True)
+class ReceiveDecline:
+    message: ChannelDecline
+
+
+@attrs.frozen(kw_only=True)
+class ReceiveUpdate:
+    message: UpdateProposal
+
+
+@attrs.frozen(kw_only=True)
+class ReceiveClose:
+    message: CloseProposal
+
+
+@attrs.frozen(kw_only=True)
+class ReceiveCountersign:
+    message: Countersign
+
+
+@attrs.frozen(kw_only=True)
+class ReceiveReject:
+    message: UpdateReject
+
+
+@attrs.frozen(kw_only=True)
+class ReceiveReestablish:
+    message: Reestablish
+
+
+@attrs.frozen(kw_only=True)
+class ChainDeposited:
+    asset: AssetId
+    holdings: int  # total now held for this asset
+
+
+@attrs.frozen(kw_only=True)
+class ChainRegistered:
+    """A dispute was registered (or refuted, or progressed) with ``signed``."""
+
+    signed: SignedState
+    deadline: int
+
+
+@attrs.frozen(kw_only=True)
+class ChainConcluded:
+    version: Version
+
+
+@attrs.frozen(kw_only=True)
+class ChainWithdrawn:
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class Tick:
+    """Time passed; ``now`` (L1 time) is given to every transition anyway."""
+
+
+Input = (ActionPay | ActionClose | ActionForceClose | ActionReconnect | ReceiveAccept | ReceiveDecline
+         | ReceiveUpdate | ReceiveClose | ReceiveCountersign | ReceiveReject | ReceiveReestablish
+         | ChainDeposited | ChainRegistered | ChainConcluded | ChainWithdrawn | Tick)

@@ -1,0 +1,249 @@
+"""Frozen value objects of a channel: parameters, allocation, locks, states.
+
+Money is always an ``int`` of base units. Each class has ``to_fields`` /
+``from_fields`` giving the positional value tree used by ``channels.encoding``;
+``from_fields`` validates shape and ranges so a decoded peer message can never
+build an impossible value (it raises ``DecodeError``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Any
+
+import attrs
+
+from ..errors import DecodeError
+from .ids import MAX_U64, Address, AssetId, ChannelId, Version
+
+ADDRESS_LEN = 32
+NONCE_LEN = 32
+HASH_LEN = 32
+MAX_PARTICIPANTS = 8
+MAX_ASSETS = 16
+MAX_LOCKS = 256
+MAX_APP_DATA = 8 * 1024
+MAX_NAME = 32
+
+
+def parse_u64(value: Any, what: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_U64:
+        raise DecodeError(f"{what} must be an unsigned 64-bit integer")
+    return value
+
+
+def parse_bytes(value: Any, what: str, *, size: int | None = None, max_size: int | None = None) -> bytes:
+    if type(value) is not bytes:
+        raise DecodeError(f"{what} must be bytes")
+    if size is not None and len(value) != size:
+        raise DecodeError(f"{what} must be {size} bytes")
+    if max_size is not None and len(value) > max_size:
+        raise DecodeError(f"{what} longer than {max_size} bytes")
+    return value
+
+
+def parse_name(value: Any, what: str) -> str:
+    if type(value) is not str or not 0 < len(value) <= MAX_NAME or not value.isprintable():
+        raise DecodeError(f"{what} must be a printable string of 1..{MAX_NAME} characters")
+    return value
+
+
+def parse_list(value: Any, what: str, *, size: int | None = None, max_size: int = 4096) -> list[Any]:
+    if type(value) is not list:
+        raise DecodeError(f"{what} must be an array")
+    if size is not None and len(value) != size:
+        raise DecodeError(f"{what} must have {size} elements")
+    if len(value) > max_size:
+        raise DecodeError(f"{what} has more than {max_size} elements")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class ChannelParams:
+    """What a channel is; fixed for its whole life. ``channel_id`` is derived from it."""
+
+    chain_id: int
+    adjudicator: bytes
+    participants: tuple[Address, ...]
+    challenge_duration: int  # seconds
+    nonce: bytes  # random, chosen by the proposer: two channels never share an id
+    app_id: str = "payment"
+
+    def validate(self) -> None:
+        parse_u64(self.chain_id, "chain id")
+        parse_bytes(self.adjudicator, "adjudicator", max_size=64)
+        if not 2 <= len(self.participants) <= MAX_PARTICIPANTS:
+            raise DecodeError(f"a channel has 2..{MAX_PARTICIPANTS} participants")
+        for p in self.participants:
+            parse_bytes(p, "participant address", size=ADDRESS_LEN)
+        if len(set(self.participants)) != len(self.participants):
+            raise DecodeError("participants must be distinct")
+        if not 1 <= self.challenge_duration <= 365 * 86400:
+            raise DecodeError("challenge duration must be 1 second .. 1 year")
+        parse_bytes(self.nonce, "nonce", size=NONCE_LEN)
+        parse_name(self.app_id, "app id")
+
+    @property
+    def channel_id(self) -> ChannelId:
+        """SHA-256 over a fixed, domain-separated layout of every parameter."""
+        parts = [b"p2p-channels/channel-id/v1", struct.pack(">QH", self.chain_id, len(self.adjudicator)),
+                 self.adjudicator, struct.pack(">B", len(self.participants)), *self.participants,
+                 struct.pack(">Q", self.challenge_duration), self.nonce,
+                 struct.pack(">B", len(self.app_id.encode())), self.app_id.encode()]
+        return ChannelId(hashlib.sha256(b"".join(parts)).digest())
+
+    def index_of(self, address: Address) -> int:
+        return self.participants.index(address)
+
+    def to_fields(self) -> list[Any]:
+        return [self.chain_id, self.adjudicator, list(self.participants), self.challenge_duration,
+                self.nonce, self.app_id]
+
+    @classmethod
+    def from_fields(cls, f: Any) -> "ChannelParams":
+        f = parse_list(f, "channel params", size=6)
+        parts = parse_list(f[2], "participants", max_size=MAX_PARTICIPANTS)
+        params = cls(chain_id=parse_u64(f[0], "chain id"), adjudicator=parse_bytes(f[1], "adjudicator", max_size=64),
+                     participants=tuple(Address(parse_bytes(p, "participant", size=ADDRESS_LEN)) for p in parts),
+                     challenge_duration=parse_u64(f[3], "challenge duration"),
+                     nonce=parse_bytes(f[4], "nonce", size=NONCE_LEN), app_id=parse_name(f[5], "app id"))
+        params.validate()
+        return params
+
+
+@attrs.frozen(kw_only=True)
+class Lock:
+    """A hash-time lock: ``amount`` goes to ``payee`` if the preimage of ``hashlock``
+    was registered on the L1 before ``expiry`` (L1 time), else back to ``payer``."""
+
+    asset: AssetId
+    amount: int
+    hashlock: bytes
+    expiry: int
+    payer: int
+    payee: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.asset, self.amount, self.hashlock, self.expiry, self.payer, self.payee]
+
+    @classmethod
+    def from_fields(cls, f: Any) -> "Lock":
+        f = parse_list(f, "lock", size=6)
+        return cls(asset=AssetId(parse_name(f[0], "lock asset")), amount=parse_u64(f[1], "lock amount"),
+                   hashlock=parse_bytes(f[2], "hashlock", size=HASH_LEN), expiry=parse_u64(f[3], "lock expiry"),
+                   payer=parse_u64(f[4], "lock payer"), payee=parse_u64(f[5], "lock payee"))
+
+
+@attrs.frozen(kw_only=True)
+class Allocation:
+    """Who gets what: ``balances[a][p]`` is participant ``p``'s balance of ``assets[a]``."""
+
+    assets: tuple[AssetId, ...]
+    balances: tuple[tuple[int, ...], ...]
+    locks: tuple[Lock, ...] = ()
+
+    def validate(self, n_participants: int) -> None:
+        if not 1 <= len(self.assets) <= MAX_ASSETS or len(set(self.assets)) != len(self.assets):
+            raise DecodeError(f"an allocation has 1..{MAX_ASSETS} distinct assets")
+        if len(self.balances) != len(self.assets):
+            raise DecodeError("one balance row per asset")
+        for row in self.balances:
+            if len(row) != n_participants:
+                raise DecodeError("one balance per participant")
+            for b in row:
+                parse_u64(b, "balance")
+        if len(self.locks) > MAX_LOCKS:
+            raise DecodeError(f"more than {MAX_LOCKS} locks")
+        for lock in self.locks:
+            if lock.asset not in self.assets:
+                raise DecodeError("lock on an asset the allocation does not hold")
+            if not (lock.payer < n_participants and lock.payee < n_participants) or lock.payer == lock.payee:
+                raise DecodeError("lock payer and payee must be distinct participants")
+        for a in range(len(self.assets)):
+            if self.total(a) > MAX_U64:
+                raise DecodeError("asset total exceeds 64 bits")
+
+    def asset_index(self, asset: AssetId) -> int:
+        return self.assets.index(asset)
+
+    def total(self, asset_index: int) -> int:
+        """Everything held for one asset: balances plus locked amounts (conserved)."""
+        asset = self.assets[asset_index]
+        return sum(self.balances[asset_index]) + sum(lk.amount for lk in self.locks if lk.asset == asset)
+
+    def totals(self) -> tuple[int, ...]:
+        return tuple(self.total(a) for a in range(len(self.assets)))
+
+    def balance(self, asset: AssetId, participant: int) -> int:
+        return self.balances[self.asset_index(asset)][participant]
+
+    def with_transfer(self, asset: AssetId, amount: int, payer: int, payee: int) -> "Allocation":
+        a = self.asset_index(asset)
+        row = list(self.balances[a])
+        row[payer] -= amount
+        row[payee] += amount
+        rows = list(self.balances)
+        rows[a] = tuple(row)
+        return attrs.evolve(self, balances=tuple(rows))
+
+    def to_fields(self) -> list[Any]:
+        return [list(self.assets), [list(r) for r in self.balances], [lk.to_fields() for lk in self.locks]]
+
+    @classmethod
+    def from_fields(cls, f: Any) -> "Allocation":
+        f = parse_list(f, "allocation", size=3)
+        assets = tuple(AssetId(parse_name(a, "asset")) for a in parse_list(f[0], "assets", max_size=MAX_ASSETS))
+        rows = tuple(tuple(parse_u64(b, "balance") for b in parse_list(r, "balance row", max_size=MAX_PARTICIPANTS))
+                     for r in parse_list(f[1], "balances", max_size=MAX_ASSETS))
+        locks = tuple(Lock.from_fields(lk) for lk in parse_list(f[2], "locks", max_size=MAX_LOCKS))
+        return cls(assets=assets, balances=rows, locks=locks)
+
+
+@attrs.frozen(kw_only=True)
+class State:
+    """One version of a channel's off-chain state."""
+
+    channel_id: ChannelId
+    version: Version
+    allocation: Allocation
+    app_data: bytes = b""
+    is_final: bool = False
+
+    def to_fields(self) -> list[Any]:
+        return [self.channel_id, self.version, self.allocation.to_fields(), self.app_data, self.is_final]
+
+    @classmethod
+    def from_fields(cls, f: Any) -> "State":
+        f = parse_list(f, "state", size=5)
+        if type(f[4]) is not bool:
+            raise DecodeError("is_final must be a boolean")
+        return cls(channel_id=ChannelId(parse_bytes(f[0], "channel id", size=HASH_LEN)),
+                   version=Version(parse_u64(f[1], "version")), allocation=Allocation.from_fields(f[2]),
+                   app_data=parse_bytes(f[3], "app data", max_size=MAX_APP_DATA), is_final=f[4])
+
+
+@attrs.frozen(kw_only=True)
+class SignedState:
+    """A state with one signature slot per participant (``b""`` = not signed yet)."""
+
+    state: State
+    signatures: tuple[bytes, ...]
+
+    @property
+    def is_fully_signed(self) -> bool:
+        return all(self.signatures)
+
+    def with_signature(self, index: int, signature: bytes) -> "SignedState":
+        sigs = list(self.signatures)
+        sigs[index] = signature
+        return attrs.evolve(self, signatures=tuple(sigs))
+
+    def to_fields(self) -> list[Any]:
+        return [self.state.to_fields(), list(self.signatures)]
+
+    @classmethod
+    def from_fields(cls, f: Any) -> "SignedState":
+        f = parse_list(f, "signed state", size=2)
+        sigs = tuple(parse_bytes(s, "signature", max_size=128) for s in parse_list(f[1], "signatures", max_size=MAX_PARTICIPANTS))
+        return cls(state=State.from_fields(f[0]), signatures=sigs)

@@ -1,0 +1,42 @@
+"""Networking over py-libp2p: the only package in the project that imports libp2p.
+
+``host`` wraps a libp2p host (Noise + yamux over TCP) with typed errors,
+``frames`` is the length-prefixed framing, ``rpc`` is request/response and
+server-push on top of one long-lived stream.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    InvalidAddress,
+    MessageTooLarge,
+    NetError,
+    PeerUnreachable,
+    ProtocolNotSupported,
+    RpcClosed,
+    RpcError,
+    RpcRemoteError,
+    RpcTimeout,
+    StreamClosed,
+    StreamReset,
+    TruncatedFrame,
+)
+from .host import Host, Stream, open_host
+
+__all__ = [
+    "Host",
+    "InvalidAddress",
+    "MessageTooLarge",
+    "NetError",
+    "PeerUnreachable",
+    "ProtocolNotSupported",
+    "RpcClosed",
+    "RpcError",
+    "RpcRemoteError",
+    "RpcTimeout",
+    "Stream",
+    "StreamClosed",
+    "StreamReset",
+    "TruncatedFrame",
+    "open_host",
+]

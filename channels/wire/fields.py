@@ -1,0 +1,54 @@
+"""Field kinds shared by every message family, each with a strict decoder.
+
+A message is declared as a tuple of ``(name, kind)``; the same declaration is
+published in ``proto/messages.json``, and a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..core.ids import AssetId, ChannelId, PaymentId, Version
+from ..core.messages import Payment
+from ..core.state import MAX_NAME, Allocation, ChannelParams, parse_bytes, parse_list, parse_name, parse_u64
+from ..errors import DecodeError
+
+MAX_REASON = 256
+MAX_PAYMENTS = 512
+MAX_PAYMENT_ID = 32
+
+
+def _payment_from(f: Any) -> Payment:
+    f = parse_list(f, "payment", size=3)
+    return Payment(payment_id=PaymentId(parse_bytes(f[0], "payment id", max_size=MAX_PAYMENT_ID)),
+                   asset=AssetId(parse_name(f[1], "payment asset")), amount=parse_u64(f[2], "payment amount"))
+
+
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise DecodeError("expected a boolean")
+    return value
+
+
+def _reason(value: Any) -> str:
+    if type(value) is not str or len(value) > MAX_REASON:
+        raise DecodeError(f"reason must be a string of at most {MAX_REASON} characters")
+    return value
+
+
+Kind = tuple[Callable[[Any], Any], Callable[[Any], Any]]  # (to wire value, from wire value)
+
+KINDS: dict[str, Kind] = {
+    "channel_id": (lambda v: v, lambda v: ChannelId(parse_bytes(v, "channel id", size=32))),
+    "u64": (lambda v: v, lambda v: Version(parse_u64(v, "integer"))),
+    "signature": (lambda v: v, lambda v: parse_bytes(v, "signature", size=64)),
+    "reason": (lambda v: v, _reason),
+    "bool": (lambda v: v, _bool),
+    "params": (lambda v: v.to_fields(), ChannelParams.from_fields),
+    "allocation": (lambda v: v.to_fields(), Allocation.from_fields),
+    "payments": (lambda v: [[p.payment_id, p.asset, p.amount] for p in v],
+                 lambda v: tuple(_payment_from(p) for p in parse_list(v, "payments", max_size=MAX_PAYMENTS))),
+}
+
+assert MAX_NAME <= MAX_REASON
