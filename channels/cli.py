@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options()
-    from .demo import add_commands as add_demo
     from .chain.devnet.cli import add_commands as add_devnet
+    from .demo import add_commands as add_demo
     add_demo(sub, common)
     add_devnet(sub, common)
     try:

@@ -19,8 +19,15 @@ from .core import effects as fx
 from .core import inputs as ins
 from .core.channel import Channel, Env, accept_channel, propose_channel, transition
 from .core.ids import NATIVE, AssetId, PaymentId
-from .core.messages import (ChannelAccept, ChannelDecline, CloseProposal, Countersign, Reestablish, UpdateProposal,
-                            UpdateReject)
+from .core.messages import (
+    ChannelAccept,
+    ChannelDecline,
+    CloseProposal,
+    Countersign,
+    Reestablish,
+    UpdateProposal,
+    UpdateReject,
+)
 from .core.state import Allocation, ChannelParams
 from .crypto import sha256
 from .wire import decode_message, encode_message

@@ -31,9 +31,17 @@ from ..errors import InsufficientFunds, InvalidTransition, LocalProtocolError, R
 from . import effects as fx
 from . import inputs as ins
 from .app import get_app
-from .ids import MAX_U64, AssetId, ChannelId, PaymentId, Version
-from .messages import (ChannelAccept, ChannelProposal, CloseProposal, Countersign, Payment, Reestablish,
-                       UpdateProposal, UpdateReject)
+from .ids import MAX_U64, AssetId, ChannelId, Version
+from .messages import (
+    ChannelAccept,
+    ChannelProposal,
+    CloseProposal,
+    Countersign,
+    Payment,
+    Reestablish,
+    UpdateProposal,
+    UpdateReject,
+)
 from .state import Allocation, ChannelParams, SignedState, State
 
 MAX_BATCH = 512  # payments per update; keeps an update frame well under the 64 KiB cap
@@ -313,7 +321,7 @@ def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
     if any(p.payment_id == inp.payment_id for p in in_flight):
         raise LocalProtocolError("a payment with this id is already in flight")
     payment = Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount)
-    return _maybe_propose(attrs.evolve(ch, queue=ch.queue + (payment,)), env)
+    return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, payment)), env)
 
 
 def _on_close(ch: Channel, inp: ins.ActionClose, now: int, env: Env) -> Step:
@@ -370,9 +378,13 @@ def _countersign(ch: Channel, state: State, proposer_sig: bytes, env: Env) -> tu
     return ch, Countersign(channel_id=ch.channel_id, version=state.version, signature=sig)
 
 
-def _resend_countersign_if_duplicate(ch: Channel, version: int) -> Step:
-    """A retransmitted proposal we already countersigned: answer with identical bytes."""
-    if version == ch.version and ch.latest_proposer == ch.peer and ch.latest.is_fully_signed:
+def _resend_countersign_if_duplicate(ch: Channel, version: int, signature: bytes) -> Step:
+    """A retransmitted proposal we already countersigned: answer with identical bytes.
+
+    Ed25519 is deterministic, so a true retransmission carries the very signature we
+    stored; anything else at this version is stale or forged."""
+    if (version == ch.version and ch.latest_proposer == ch.peer and ch.latest.is_fully_signed
+            and signature == ch.latest.signatures[ch.peer]):
         msg = Countersign(channel_id=ch.channel_id, version=ch.version, signature=ch.latest.signatures[ch.me])
         return ch, [fx.Send(message=msg)]
     return ch, [fx.Reject(reason=f"stale proposal for version {version}", action=fx.RejectAction.IGNORE)]
@@ -410,7 +422,7 @@ def _precheck_proposal(ch: Channel, version: int) -> fx.Reject | None:
 def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
     msg = inp.message
     if msg.version <= ch.version:
-        return _resend_countersign_if_duplicate(ch, msg.version)
+        return _resend_countersign_if_duplicate(ch, msg.version, msg.signature)
     reject = _precheck_proposal(ch, msg.version)
     if reject:
         return ch, [reject]
@@ -437,7 +449,7 @@ def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
 def _on_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -> Step:
     msg = inp.message
     if msg.version <= ch.version:
-        return _resend_countersign_if_duplicate(ch, msg.version)
+        return _resend_countersign_if_duplicate(ch, msg.version, msg.signature)
     reject = _precheck_proposal(ch, msg.version)
     if reject:
         return ch, [reject]

@@ -9,8 +9,15 @@ from __future__ import annotations
 import attrs
 
 from .ids import AssetId, PaymentId, Version
-from .messages import (ChannelAccept, ChannelDecline, CloseProposal, Countersign, Reestablish, UpdateProposal,
-                       UpdateReject)
+from .messages import (
+    ChannelAccept,
+    ChannelDecline,
+    CloseProposal,
+    Countersign,
+    Reestablish,
+    UpdateProposal,
+    UpdateReject,
+)
 from .state import SignedState
 
 

@@ -245,5 +245,6 @@ class SignedState:
     @classmethod
     def from_fields(cls, f: Any) -> "SignedState":
         f = parse_list(f, "signed state", size=2)
-        sigs = tuple(parse_bytes(s, "signature", max_size=128) for s in parse_list(f[1], "signatures", max_size=MAX_PARTICIPANTS))
+        raw = parse_list(f[1], "signatures", max_size=MAX_PARTICIPANTS)
+        sigs = tuple(parse_bytes(s, "signature", max_size=128) for s in raw)
         return cls(state=State.from_fields(f[0]), signatures=sigs)

@@ -1,0 +1,277 @@
+"""Unit tests of the channel core, driven through the two-core harness."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from channels.core import effects as fx
+from channels.core import inputs as ins
+from channels.core.channel import MAX_BATCH, Phase, accept_channel, apply_payments, transition, verify_signed
+from channels.core.ids import NATIVE, AssetId, PaymentId, Version
+from channels.core.messages import CloseProposal, Countersign, Payment, UpdateProposal
+from channels.core.state import Allocation
+from channels.errors import InsufficientFunds, InvalidTransition, LocalProtocolError, RemoteProtocolError
+from channels.testing import CorePair, receive_input
+from channels.wire import decode_message
+
+
+def frames(pair: CorePair, i: int) -> list:
+    return [decode_message(f) for f in pair.sides[i].inbox]
+
+
+def test_open_funds_both_sides() -> None:
+    pair = CorePair((100, 40))
+    for i in (0, 1):
+        assert pair.channel(i).phase is Phase.OPEN
+        assert verify_signed(pair.params, pair.channel(i).latest, pair.scheme)
+    deposits = [e.amount for i in (0, 1) for e in pair.notified(i, fx.SubmitDeposit)]
+    assert sorted(deposits) == [40, 100]
+
+
+def test_not_open_until_all_deposits_seen() -> None:
+    pair = CorePair((100, 40))
+    proposal_pair = CorePair((100, 40), labels=("carol", "dave"))
+    del proposal_pair
+    ch = pair.channel(0)
+    funding = attrs.evolve(ch, phase=Phase.FUNDING, holdings=(0,))
+    ch2, out = transition(funding, ins.ChainDeposited(asset=NATIVE, holdings=100), now=0, env=pair.sides[0].env)
+    assert ch2.phase is Phase.FUNDING and out == []
+    ch3, out = transition(ch2, ins.ChainDeposited(asset=NATIVE, holdings=140), now=0, env=pair.sides[0].env)
+    assert ch3.phase is Phase.OPEN and isinstance(out[0], fx.NotifyOpened)
+
+
+def test_payment_moves_balance_and_bumps_version() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 30)
+    pair.deliver_all()
+    assert pair.balances(0) == (70, 130) == pair.balances(1)
+    assert pair.channel(0).version == pair.channel(1).version == 1
+    assert len(pair.notified(0, fx.NotifyPaymentSent)) == 1
+    assert [e.amount for e in pair.notified(1, fx.NotifyPaymentReceived)] == [30]
+
+
+def test_payments_queued_while_in_flight_are_batched() -> None:
+    pair = CorePair((1000, 0))
+    for _ in range(10):
+        pair.pay(0, 1)
+    pair.deliver_all()
+    assert pair.balances(0) == (990, 10)
+    assert pair.channel(0).version == 2  # one update, then one batch of nine
+
+
+def test_overdraft_is_refused_locally() -> None:
+    pair = CorePair((10, 0))
+    with pytest.raises(InsufficientFunds):
+        pair.pay(0, 11)
+    pair.pay(0, 6)
+    with pytest.raises(InsufficientFunds):  # in-flight amounts count against the balance
+        pair.pay(0, 5)
+
+
+def test_bad_local_input_raises_and_changes_nothing() -> None:
+    pair = CorePair((10, 0))
+    before = pair.channel(0)
+    with pytest.raises(LocalProtocolError):
+        pair.apply(0, ins.ActionPay(payment_id=PaymentId(b"x"), asset=AssetId("gold"), amount=1))
+    with pytest.raises(LocalProtocolError):
+        pair.apply(0, ins.ActionPay(payment_id=PaymentId(b"x"), asset=NATIVE, amount=0))
+    assert pair.channel(0) == before
+
+
+def _proposal(pair: CorePair, payer: int, amount: int, version: int) -> UpdateProposal:
+    ch = pair.channel(payer)
+    payments = (Payment(payment_id=PaymentId(b"evil"), asset=NATIVE, amount=amount),)
+    state = attrs.evolve(ch.latest.state, version=Version(version),
+                         allocation=ch.allocation.with_transfer(NATIVE, amount, payer, 1 - payer))
+    sig = pair.keys[payer].sign_digest(pair.scheme.state_digest(pair.params, state))
+    return UpdateProposal(channel_id=ch.channel_id, version=Version(version), payments=payments, signature=sig)
+
+
+@pytest.mark.parametrize("case", ["overdraft", "bad_signature", "stale", "too_far", "negative"])
+def test_rule_breaking_updates_are_rejected_without_change(case: str) -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 5)
+    pair.deliver_all()
+    before = pair.channel(1)
+    if case == "overdraft":
+        msg = attrs.evolve(_proposal(pair, 0, 5, 2), payments=(Payment(payment_id=PaymentId(b"e"), asset=NATIVE,
+                                                                        amount=10_000),))
+    elif case == "bad_signature":
+        msg = attrs.evolve(_proposal(pair, 0, 5, 2), signature=bytes(64))
+    elif case == "stale":
+        msg = _proposal(pair, 0, 5, 1)
+    elif case == "too_far":
+        msg = _proposal(pair, 0, 5, 100)
+    else:
+        msg = attrs.evolve(_proposal(pair, 0, 5, 2), payments=())
+    out = pair.apply(1, ins.ReceiveUpdate(message=msg))
+    assert pair.channel(1) == before
+    assert any(isinstance(e, fx.Reject) for e in out)
+    assert not any(isinstance(e, fx.Send) and isinstance(e.message, Countersign) for e in out)
+
+
+def test_payee_cannot_take_money_via_update() -> None:
+    """The receiver recomputes the state: a proposal paying the proposer cannot verify."""
+    pair = CorePair((100, 100))
+    ch = pair.channel(1)
+    # Bob (payee direction reversed) signs a state where alice's balance goes down.
+    state = attrs.evolve(ch.latest.state, version=Version(1),
+                         allocation=ch.allocation.with_transfer(NATIVE, 50, 0, 1))
+    sig = pair.keys[1].sign_digest(pair.scheme.state_digest(pair.params, state))
+    msg = UpdateProposal(channel_id=ch.channel_id, version=Version(1),
+                         payments=(Payment(payment_id=PaymentId(b"t"), asset=NATIVE, amount=50),), signature=sig)
+    before = pair.channel(0)
+    out = pair.apply(0, ins.ReceiveUpdate(message=msg))
+    assert pair.channel(0) == before and isinstance(out[0], fx.Reject)
+
+
+def test_apply_payments_rules() -> None:
+    pair = CorePair((10, 10))
+    state = pair.channel(0).latest.state
+    ok = apply_payments(state, [Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=10)], payer=0, payee=1,
+                        version=1)
+    assert ok.allocation.balances == ((0, 20),)
+    with pytest.raises(InvalidTransition):
+        apply_payments(state, [Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=11)], payer=0, payee=1,
+                       version=1)
+    dup = Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=1)
+    with pytest.raises(InvalidTransition):
+        apply_payments(state, [dup, dup], payer=0, payee=1, version=1)
+    many = [Payment(payment_id=PaymentId(i.to_bytes(4, "big")), asset=NATIVE, amount=1) for i in range(MAX_BATCH + 1)]
+    with pytest.raises(InvalidTransition):
+        apply_payments(attrs.evolve(state, allocation=Allocation(assets=(NATIVE,), balances=((10**6, 0),))), many,
+                       payer=0, payee=1, version=1)
+
+
+def test_collision_resolves_without_double_signing() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 10)
+    pair.pay(1, 7)  # both proposed version 1 at once
+    pair.deliver_all()
+    assert pair.balances(0) == pair.balances(1) == (97, 103)
+    for i in (0, 1):
+        assert all(len(d) == 1 for d in pair.signed_versions(i).values())
+    assert pair.channel(0).version >= 3  # version 1 was skipped by both
+
+
+def test_duplicate_proposal_gets_identical_countersign() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 10)
+    frame = pair.sides[1].inbox[0]
+    pair.deliver(1)
+    first = pair.sides[0].inbox.popleft()
+    pair.sides[1].inbox.append(frame)
+    pair.deliver(1)
+    assert pair.sides[0].inbox.popleft() == first
+
+
+def test_reestablish_retransmits_lost_countersign() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 10)
+    pair.deliver(1)  # bob countersigned; the countersign is lost
+    pair.reconnect()
+    pair.deliver_all()
+    assert pair.channel(0).version == 1 and pair.channel(0).pending is None
+    assert pair.balances(0) == (90, 110)
+
+
+def test_reestablish_retransmits_lost_proposal() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 10)
+    pair.reconnect()  # the proposal never arrived
+    pair.deliver_all()
+    assert pair.channel(1).version == 1 and pair.balances(1) == (90, 110)
+
+
+def test_cooperative_close_submits_conclude_once_final() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(1, 20)
+    pair.apply(0, ins.ActionClose())
+    pair.deliver_all()
+    for i in (0, 1):
+        assert pair.channel(i).phase is Phase.CLOSING
+        assert pair.channel(i).latest.state.is_final
+    assert len(pair.notified(0, fx.SubmitConclude)) == 1
+    with pytest.raises(LocalProtocolError):
+        pair.pay(0, 1)
+    pair.apply(0, ins.ChainConcluded(version=pair.channel(0).version))
+    assert any(isinstance(e, fx.SubmitWithdraw) for e in pair.sides[0].effects)
+    pair.apply(0, ins.ChainWithdrawn())
+    assert pair.channel(0).phase is Phase.SETTLED
+
+
+def test_receiver_concludes_itself_if_proposer_does_not() -> None:
+    pair = CorePair((100, 100))
+    pair.apply(0, ins.ActionClose())
+    pair.deliver_all()
+    assert not pair.notified(1, fx.SubmitConclude)
+    pair.now = 100
+    pair.apply(1, ins.Tick())
+    assert len(pair.notified(1, fx.SubmitConclude)) == 1
+
+
+def test_stale_registration_is_refuted() -> None:
+    pair = CorePair((100, 100), challenge_duration=60)
+    stale = pair.channel(1).latest
+    pair.pay(1, 50)
+    pair.deliver_all()
+    out = pair.apply(0, ins.ChainRegistered(signed=stale, deadline=60))
+    refutes = [e for e in out if isinstance(e, fx.SubmitRefute)]
+    assert refutes and refutes[0].signed == pair.channel(0).latest and refutes[0].signed.state.version == 1
+    assert pair.channel(0).phase is Phase.DISPUTED
+    pair.now = 59
+    assert not pair.apply(0, ins.Tick())
+    pair.now = 60
+    assert isinstance(pair.apply(0, ins.Tick())[0], fx.SubmitWithdraw)
+
+
+def test_registration_of_our_latest_is_not_refuted() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 1)
+    pair.deliver_all()
+    out = pair.apply(0, ins.ChainRegistered(signed=pair.channel(0).latest, deadline=60))
+    assert not any(isinstance(e, fx.SubmitRefute) for e in out)
+
+
+def test_forged_registration_event_is_rejected() -> None:
+    pair = CorePair((100, 100))
+    forged = attrs.evolve(pair.channel(0).latest, signatures=(bytes(64), bytes(64)))
+    before = pair.channel(0)
+    out = pair.apply(0, ins.ChainRegistered(signed=forged, deadline=60))
+    assert isinstance(out[0], fx.Reject) and pair.channel(0) == before
+
+
+def test_force_close_registers_latest_and_fails_in_flight() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 3)
+    out = pair.apply(0, ins.ActionForceClose())
+    assert any(isinstance(e, fx.NotifyPaymentFailed) for e in out)
+    assert [e.signed.state.version for e in out if isinstance(e, fx.SubmitRegister)] == [0]
+
+
+def test_close_proposal_with_bad_signature_rejected() -> None:
+    pair = CorePair((100, 100))
+    before = pair.channel(1)
+    msg = CloseProposal(channel_id=before.channel_id, version=Version(1), signature=bytes(64))
+    out = pair.apply(1, receive_input(msg))
+    assert pair.channel(1) == before and isinstance(out[0], fx.Reject)
+
+
+def test_accept_refuses_forged_proposal() -> None:
+    pair = CorePair((100, 100))
+    from channels.core.messages import ChannelProposal
+    bad = ChannelProposal(params=pair.params, allocation=pair.allocation, signature=bytes(64))
+    with pytest.raises(RemoteProtocolError):
+        accept_channel(bad, env=pair.sides[1].env)
+
+
+def test_never_signs_twice_even_when_asked() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 5)  # alice signed version 1
+    ch = pair.channel(0)
+    other = attrs.evolve(ch.latest.state, version=Version(1),
+                         allocation=ch.allocation.with_transfer(NATIVE, 9, 0, 1))
+    from channels.core.channel import _sign
+    with pytest.raises(LocalProtocolError):
+        _sign(ch, other, pair.sides[0].env)
