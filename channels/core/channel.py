@@ -481,7 +481,8 @@ def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env
         ch, failed = _fail_in_flight(ch, "the channel closed")
         ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
         return ch, [*failed, fx.SubmitConclude(signed=ch.latest)]
-    out: list[fx.Effect] = [fx.NotifyPaymentSent(payment_id=p.payment_id, version=ch.version)
+    out: list[fx.Effect] = [fx.NotifyPaymentSent(payment_id=p.payment_id, asset=p.asset, amount=p.amount,
+                                                   version=ch.version)
                             for p in pending.payments]
     ch, more = _maybe_propose(ch, env)
     return ch, out + more

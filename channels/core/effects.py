@@ -55,6 +55,8 @@ class NotifyOpened:
 @attrs.frozen(kw_only=True)
 class NotifyPaymentSent:
     payment_id: PaymentId
+    asset: AssetId
+    amount: int
     version: Version
 
 

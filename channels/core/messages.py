@@ -94,3 +94,17 @@ class Reestablish:
 
 ChannelMessage = (ChannelProposal | ChannelAccept | ChannelDecline | UpdateProposal | CloseProposal
                   | Countersign | UpdateReject | Reestablish)
+
+
+@attrs.frozen(kw_only=True)
+class Init:
+    """First frame on every channel stream: who we are on the L1 and where to reach us.
+
+    ``signature`` is the L1 key's signature over the sender's libp2p peer id and the
+    chain id (see ``channels.node.identity``): it binds the network identity to the
+    L1 account, so a peer cannot claim someone else's account as its own."""
+
+    l1_address: bytes
+    chain_id: int
+    addresses: tuple[str, ...]
+    signature: bytes

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..encoding import MAX_FRAME, decode_record, encode_record
 from ..errors import DecodeError, UnknownMessageType
-from . import channel_open, close, reestablish, update  # noqa: F401  (registers the message types)
+from . import channel_open, close, init, reestablish, update  # noqa: F401  (registers the message types)
 from .registry import BY_CLASS, BY_TYPE
 
 PROTOCOL_CHANNEL = "/channels/channel/1.0.0"

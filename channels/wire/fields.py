@@ -31,6 +31,17 @@ def _bool(value: Any) -> bool:
     return value
 
 
+MAX_ADDRESSES = 8
+MAX_ADDRESS_LEN = 256
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    items = parse_list(value, "addresses", max_size=MAX_ADDRESSES)
+    if any(type(a) is not str or not 0 < len(a) <= MAX_ADDRESS_LEN for a in items):
+        raise DecodeError(f"addresses are strings of 1..{MAX_ADDRESS_LEN} characters")
+    return tuple(items)
+
+
 def _reason(value: Any) -> str:
     if type(value) is not str or len(value) > MAX_REASON:
         raise DecodeError(f"reason must be a string of at most {MAX_REASON} characters")
@@ -45,6 +56,8 @@ KINDS: dict[str, Kind] = {
     "signature": (lambda v: v, lambda v: parse_bytes(v, "signature", size=64)),
     "reason": (lambda v: v, _reason),
     "bool": (lambda v: v, _bool),
+    "address": (lambda v: v, lambda v: parse_bytes(v, "L1 address", size=32)),
+    "addresses": (lambda v: list(v), _addresses),
     "params": (lambda v: v.to_fields(), ChannelParams.from_fields),
     "allocation": (lambda v: v.to_fields(), Allocation.from_fields),
     "payments": (lambda v: [[p.payment_id, p.asset, p.amount] for p in v],

@@ -1,0 +1,268 @@
+"""The engine: the one task that applies inputs to channel cores, in order.
+
+Each batch of inputs is applied to copies of the channels, everything it decided is
+committed in one store transaction, and only then are messages sent, L1
+transactions submitted and callers woken (persist, then send). A failed commit
+discards the whole batch: nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from ..core import effects as fx
+from ..core import inputs as ins
+from ..core.channel import Channel, Env, accept_channel, transition
+from ..core.ids import ChannelId
+from ..core.messages import ChannelDecline, ChannelProposal
+from ..errors import ChannelsError, LocalProtocolError, RemoteProtocolError, StorageError
+from ..store import Store
+from ..wire import encode_message
+
+log = logging.getLogger("channels.node.engine")
+
+
+class Waiter:
+    """A one-shot result a caller awaits (set after the batch that decides it commits)."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def set(self, value: Any = None, error: BaseException | None = None) -> None:
+        if not self._event.is_set():
+            self._value, self._error = value, error
+            self._event.set()
+
+    @property
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> Any:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+@attrs.frozen
+class CoreItem:
+    channel_id: ChannelId
+    input: ins.Input
+    waiter: Waiter | None = None
+    peer_id: str | None = None  # set for peer messages: only the channel's peer may send them
+
+
+@attrs.frozen
+class OpenItem:
+    peer_id: str
+    channel: Channel
+    effects: list[fx.Effect]
+    waiter: Waiter
+
+
+@attrs.frozen
+class ProposalItem:
+    peer_id: str
+    proposal: ChannelProposal
+    accept: Callable[[str, ChannelProposal], str | None]  # policy: None = accept, else the reason to decline
+
+
+@attrs.frozen
+class ChainItem:
+    cursor: int
+    channel_id: ChannelId | None
+    input: ins.Input | None
+
+
+@attrs.frozen
+class TickItem:
+    now: int
+
+
+@attrs.frozen
+class PeerUpItem:
+    peer_id: str
+
+
+Item = CoreItem | OpenItem | ProposalItem | ChainItem | TickItem | PeerUpItem
+
+
+@attrs.define
+class Outgoing:
+    sends: list[tuple[str, bytes]] = attrs.Factory(list)
+    submits: list[tuple[Channel, fx.Effect]] = attrs.Factory(list)
+    wakeups: list[tuple[Waiter, Any, BaseException | None]] = attrs.Factory(list)
+    rejects: list[tuple[str, fx.Reject]] = attrs.Factory(list)
+    notices: list[tuple[ChannelId, fx.Effect]] = attrs.Factory(list)
+
+
+class PaymentFailed(ChannelsError):
+    """The payment did not go through; the channel balance is unchanged by it."""
+
+
+class Engine:
+    def __init__(self, store: Store, env: Env) -> None:
+        self.store = store
+        self.env = env
+        self.channels: dict[ChannelId, Channel] = {}
+        self.peer_of: dict[ChannelId, str] = {}
+        for ch, peer in store.load_channels():
+            self.channels[ch.channel_id] = ch
+            self.peer_of[ch.channel_id] = peer
+        self.cursor = store.chain_cursor()
+        self.now = 0
+        self.payment_waiters: dict[bytes, Waiter] = {}
+        self.open_waiters: dict[ChannelId, list[Waiter]] = {}
+        self.changed = trio.Event()  # set (and replaced) after every committed batch
+
+    def channels_of(self, peer_id: str) -> list[ChannelId]:
+        return [cid for cid, p in self.peer_of.items() if p == peer_id]
+
+    def step(self, items: list[Item]) -> Outgoing:
+        """Apply a batch; commit; return what to do now that it is durable."""
+        staged: dict[ChannelId, Channel] = {}
+        staged_peer: dict[ChannelId, str] = {}
+        payments: list[tuple[bytes, bytes, str, str, int, str, str]] = []
+        out = Outgoing()
+        cursor = self.cursor
+        now = self.now
+
+        def current(cid: ChannelId) -> Channel | None:
+            return staged.get(cid) or self.channels.get(cid)
+
+        def run(cid: ChannelId, peer: str, ch: Channel, effects: list[fx.Effect]) -> None:
+            staged[cid] = ch
+            staged_peer[cid] = peer
+            for e in effects:
+                self._route(cid, peer, ch, e, out, payments)
+
+        for item in items:
+            try:
+                if isinstance(item, CoreItem):
+                    ch = current(item.channel_id)
+                    if ch is None:
+                        raise LocalProtocolError(f"unknown channel {item.channel_id.hex()}")
+                    peer = self.peer_of.get(item.channel_id) or staged_peer[item.channel_id]
+                    if item.peer_id is not None and item.peer_id != peer:
+                        # Cross-channel injection: a peer may only speak for its own channels.
+                        out.rejects.append((item.peer_id, fx.Reject(
+                            reason="message for a channel that is not ours with this peer",
+                            action=fx.RejectAction.DISCONNECT)))
+                        continue
+                    new, effects = transition(ch, item.input, now=now, env=self.env)
+                    run(item.channel_id, peer, new, effects)
+                    if item.waiter is not None and not isinstance(item.input, ins.ActionPay):
+                        out.wakeups.append((item.waiter, None, None))
+                elif isinstance(item, OpenItem):
+                    run(item.channel.channel_id, item.peer_id, item.channel, item.effects)
+                    self.open_waiters.setdefault(item.channel.channel_id, []).append(item.waiter)
+                elif isinstance(item, ProposalItem):
+                    self._on_proposal(item, current, run, out)
+                elif isinstance(item, ChainItem):
+                    cursor = max(cursor, item.cursor)
+                    if item.channel_id is not None and item.input is not None:
+                        ch = current(item.channel_id)
+                        if ch is not None:
+                            peer = self.peer_of.get(item.channel_id) or staged_peer[item.channel_id]
+                            new, effects = transition(ch, item.input, now=now, env=self.env)
+                            run(item.channel_id, peer, new, effects)
+                elif isinstance(item, TickItem):
+                    now = self.now = max(self.now, item.now)
+                    for cid in list(self.channels):
+                        ch = current(cid)
+                        assert ch is not None
+                        if ch.phase.value in ("closing", "disputed"):
+                            new, effects = transition(ch, ins.Tick(), now=now, env=self.env)
+                            if new != ch or effects:
+                                run(cid, self.peer_of[cid], new, effects)
+                elif isinstance(item, PeerUpItem):
+                    for cid in self.channels_of(item.peer_id):
+                        ch = current(cid)
+                        assert ch is not None
+                        new, effects = transition(ch, ins.ActionReconnect(), now=now, env=self.env)
+                        run(cid, item.peer_id, new, effects)
+            except LocalProtocolError as exc:
+                waiter = getattr(item, "waiter", None)
+                if waiter is not None:
+                    out.wakeups.append((waiter, None, exc))
+                else:
+                    log.warning("input %s refused: %s", type(item).__name__, exc)
+        try:
+            with self.store.transaction():
+                for cid, ch in staged.items():
+                    self.store.save_channel(ch, staged_peer[cid])
+                for row in payments:
+                    self.store.record_payment(*row)
+                if cursor != self.cursor:
+                    self.store.set_chain_cursor(cursor)
+        except StorageError as exc:
+            log.error("store commit failed; batch of %d inputs discarded: %s", len(items), exc)
+            failed = Outgoing()
+            for item in items:
+                waiter = getattr(item, "waiter", None)
+                if waiter is not None:
+                    failed.wakeups.append((waiter, None, exc))
+            return failed
+        self.channels.update(staged)
+        self.peer_of.update(staged_peer)
+        self.cursor = cursor
+        self.changed.set()
+        self.changed = trio.Event()
+        return out
+
+    def _on_proposal(self, item: ProposalItem, current: Callable[[ChannelId], Channel | None],
+                     run: Callable[..., None], out: Outgoing) -> None:
+        proposal = item.proposal
+        cid = proposal.params.channel_id
+        if current(cid) is not None:
+            out.rejects.append((item.peer_id, fx.Reject(reason="channel id already in use",
+                                                        action=fx.RejectAction.WARN)))
+            return
+        reason = item.accept(item.peer_id, proposal)
+        if reason is None:
+            try:
+                ch, effects = accept_channel(proposal, env=self.env)
+            except RemoteProtocolError as exc:
+                reason = str(exc)
+            else:
+                run(cid, item.peer_id, ch, effects)
+                return
+        out.rejects.append((item.peer_id, fx.Reject(reason=f"declined proposal: {reason}",
+                                                    action=fx.RejectAction.IGNORE)))
+        out.sends.append((item.peer_id, encode_message(ChannelDecline(channel_id=cid, reason=reason[:256]))))
+
+    def _route(self, cid: ChannelId, peer: str, ch: Channel, e: fx.Effect, out: Outgoing,
+               payments: list[tuple[bytes, bytes, str, str, int, str, str]]) -> None:
+        if isinstance(e, fx.Send):
+            out.sends.append((peer, encode_message(e.message)))
+        elif isinstance(e, (fx.SubmitDeposit, fx.SubmitConclude, fx.SubmitRegister, fx.SubmitRefute,
+                            fx.SubmitWithdraw)):
+            out.submits.append((ch, e))
+        elif isinstance(e, fx.NotifyPaymentSent):
+            waiter = self.payment_waiters.pop(e.payment_id, None)
+            payments.append((e.payment_id, cid, "out", e.asset, e.amount, "sent", str(e.version)))
+            if waiter is not None:
+                out.wakeups.append((waiter, e.version, None))
+        elif isinstance(e, fx.NotifyPaymentReceived):
+            payments.append((e.payment_id + b"/in", cid, "in", e.asset, e.amount, "received", str(e.version)))
+            out.notices.append((cid, e))
+        elif isinstance(e, fx.NotifyPaymentFailed):
+            waiter = self.payment_waiters.pop(e.payment_id, None)
+            payments.append((e.payment_id, cid, "out", "", 0, "failed", e.reason))
+            if waiter is not None:
+                out.wakeups.append((waiter, None, PaymentFailed(e.reason)))
+        elif isinstance(e, fx.NotifyOpened):
+            for waiter in self.open_waiters.pop(cid, []):
+                out.wakeups.append((waiter, cid, None))
+            out.notices.append((cid, e))
+        elif isinstance(e, fx.Reject):
+            out.rejects.append((peer, e))
+        else:
+            out.notices.append((cid, e))

@@ -1,0 +1,113 @@
+"""Peer links: one outbound stream per peer for what we send, inbound streams for
+what the peer sends. A link that breaks is re-opened with backoff; every (re)open
+starts with our ``Init`` frame and then the reestablish exchange."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import trio
+
+from ..errors import ChannelsError
+from ..wire import PROTOCOL_CHANNEL
+
+log = logging.getLogger("channels.node.links")
+
+
+class Stream(Protocol):
+    remote_peer_id: str
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive(self) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+    async def reset(self) -> None: ...
+
+
+class Transport(Protocol):
+    """What the node needs from the network (``channels.net.host.Host`` and the
+    in-memory transport of the tests both provide it)."""
+
+    @property
+    def peer_id(self) -> str: ...
+
+    @property
+    def addresses(self) -> list[str]: ...
+
+    def set_handler(self, protocol_id: str, handler: Callable[[Any], Awaitable[None]]) -> None: ...
+
+    async def connect(self, address: str) -> str: ...
+
+    async def open_stream(self, peer_id: str, protocol_id: str) -> Any: ...
+
+    def is_connected(self, peer_id: str) -> bool: ...
+
+    async def disconnect(self, peer_id: str) -> None: ...
+
+
+class PeerLink:
+    """Our outbound side towards one peer: a queue of frames and the task that sends them."""
+
+    def __init__(self, peer_id: str, transport: Transport, init_frame: Callable[[], bytes],
+                 on_up: Callable[[str], Awaitable[None]], reconnect_interval: float) -> None:
+        self.peer_id = peer_id
+        self._transport = transport
+        self._init_frame = init_frame
+        self._on_up = on_up
+        self._interval = reconnect_interval
+        self._send, self._recv = trio.open_memory_channel[bytes](math.inf)
+        self.up = False
+        self._kick = trio.Event()
+
+    def send(self, frame: bytes) -> None:
+        self._send.send_nowait(frame)
+
+    def kick(self) -> None:
+        """Retry connecting now (the peer just showed up)."""
+        self._kick.set()
+
+    async def run(self) -> None:
+        delay = self._interval
+        while True:
+            try:
+                stream = await self._transport.open_stream(self.peer_id, PROTOCOL_CHANNEL)
+            except ChannelsError as exc:
+                log.debug("link to %s not up: %s", self.peer_id, exc)
+                self._kick = trio.Event()
+                with trio.move_on_after(delay):
+                    await self._kick.wait()
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = self._interval
+            try:
+                await stream.send(self._init_frame())
+                self.up = True
+                await self._on_up(self.peer_id)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
+                    async for frame in self._recv:
+                        await stream.send(frame)
+            except ChannelsError as exc:
+                log.info("link to %s broke: %s", self.peer_id, exc)
+            finally:
+                self.up = False
+                with trio.CancelScope(shield=True):
+                    with trio.move_on_after(1):
+                        try:
+                            await stream.reset()
+                        except ChannelsError:
+                            pass
+
+    async def _watch_disconnect(self, scope: trio.CancelScope) -> None:
+        """A dead connection is noticed even when we have nothing to send."""
+        wait = getattr(self._transport, "wait_disconnected", None)
+        if wait is None:
+            return
+        await wait(self.peer_id)
+        log.info("connection to %s lost", self.peer_id)
+        scope.cancel()

@@ -1,0 +1,434 @@
+"""``Node``: the imperative shell around the channel cores (DESIGN section 7).
+
+``async with Node.open(config, ledger=...) as node:`` owns one nursery holding the
+transport, one reader task per inbound stream, one link task per peer, the chain
+watcher, the L1 submitter, the ticker, and exactly one engine task that applies
+inputs in order (no locks around the core).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from ..chain.base import ChainEvent, Ledger
+from ..chain.devnet.scheme import DevnetKey, DevnetScheme
+from ..core import effects as fx
+from ..core import inputs as ins
+from ..core.channel import Channel, Env, Phase, propose_channel
+from ..core.ids import NATIVE, Address, AssetId, ChannelId, PaymentId, Version
+from ..core.messages import (ChannelAccept, ChannelDecline, ChannelProposal, CloseProposal, Countersign, Init,
+                             Reestablish, UpdateProposal, UpdateReject)
+from ..core.state import Allocation, ChannelParams
+from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
+from ..keyfile import load_or_create_key
+from ..store import Store
+from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
+from .config import NodeConfig
+from .engine import (ChainItem, CoreItem, Engine, Item, OpenItem, PaymentFailed, PeerUpItem, ProposalItem, TickItem,
+                     Waiter)
+from .identity import init_digest, verify_init
+from .links import PeerLink, Transport
+
+log = logging.getLogger("channels.node")
+
+MAX_BATCH_ITEMS = 1024
+_RECEIVE = {UpdateProposal: ins.ReceiveUpdate, Countersign: ins.ReceiveCountersign, CloseProposal: ins.ReceiveClose,
+            UpdateReject: ins.ReceiveReject, Reestablish: ins.ReceiveReestablish, ChannelAccept: ins.ReceiveAccept,
+            ChannelDecline: ins.ReceiveDecline}
+
+
+class PeerNotConnected(LocalProtocolError):
+    """The peer is not connected (or has not introduced itself yet)."""
+
+
+@attrs.frozen(kw_only=True)
+class ChannelInfo:
+    channel_id: str
+    peer_id: str
+    state: str
+    version: int
+    asset: str
+    balance: int
+    peer_balance: int
+    capacity: int
+
+    def as_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.define
+class PeerInfo:
+    l1_address: bytes
+    addresses: list[str]
+
+
+def event_input(ev: ChainEvent) -> ins.Input | None:
+    """The core input for an L1 event about a channel (None: not one the core needs)."""
+    d = ev.data
+    if ev.kind == "Deposited":
+        return ins.ChainDeposited(asset=AssetId(str(d["asset"])), holdings=int(d["holdings"]))  # type: ignore[call-overload]
+    if ev.kind in ("Registered", "Refuted", "Progressed"):
+        return ins.ChainRegistered(signed=d["state"], deadline=int(d["deadline"]))  # type: ignore[arg-type, call-overload]
+    if ev.kind == "Concluded":
+        return ins.ChainConcluded(version=Version(int(d["version"])))  # type: ignore[call-overload]
+    if ev.kind == "Withdrawn":
+        return ins.ChainWithdrawn()
+    return None
+
+
+class Node:
+    """A channel peer. Create with ``Node.open``; every method is safe to call concurrently."""
+
+    def __init__(self, config: NodeConfig, ledger: Ledger, transport: Transport, l1_key: DevnetKey,
+                 store: Store, nursery: trio.Nursery) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.transport = transport
+        self.l1_key = l1_key
+        self.store = store
+        self.chain_id: int = int(getattr(ledger, "chain_id"))
+        self.adjudicator: bytes = bytes(getattr(ledger, "adjudicator", b"devnet"))
+        self.engine = Engine(store, Env(scheme=DevnetScheme(), signer=l1_key))
+        self._nursery = nursery
+        self._inputs, self._input_recv = trio.open_memory_channel[Item](math.inf)
+        self._submits, self._submit_recv = trio.open_memory_channel[tuple[Channel, fx.Effect]](math.inf)
+        self._links: dict[str, PeerLink] = {}
+        self._peers: dict[str, PeerInfo] = {
+            p: PeerInfo(addr, addrs) for p, (addr, addrs) in store.peers().items()}
+        self._peer_seen = trio.Event()
+        self._inbound: dict[str, int] = {}
+        self.received: list[fx.NotifyPaymentReceived] = []
+        self.stopped = trio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, config: NodeConfig, *, ledger: Ledger,
+                   transport: Transport | None = None) -> AsyncIterator["Node"]:
+        """Run a node until the block exits. Without ``transport`` a libp2p host is
+        started on ``config.listen`` with the identity stored in the data dir."""
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(config.data_dir, 0o700)
+        l1_key = DevnetKey(load_or_create_key(config.l1_key_path))
+        store = Store(config.db_path)
+        try:
+            async with _open_transport(config, transport) as net, trio.open_nursery() as nursery:
+                node = cls(config, ledger, net, l1_key, store, nursery)
+                net.set_handler(PROTOCOL_CHANNEL, node._serve_stream)
+                await nursery.start(node._run_engine)
+                nursery.start_soon(node._run_submitter)
+                nursery.start_soon(node._watch_chain)
+                nursery.start_soon(node._tick)
+                for peer in {p for p in node.engine.peer_of.values()}:
+                    node._link(peer)
+                try:
+                    yield node
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            store.close()
+
+    @property
+    def peer_id(self) -> str:
+        return self.transport.peer_id
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.transport.addresses)
+
+    @property
+    def l1_address(self) -> Address:
+        return self.l1_key.address
+
+    # ------------------------------------------------------------------ public API
+
+    async def connect(self, address: str, *, timeout: float = 10.0) -> str:
+        """Connect to a peer by full multiaddr and wait until it has introduced itself."""
+        peer = await self.transport.connect(address)
+        self._link(peer).kick()
+        await self._wait_peer(peer, timeout)
+        return peer
+
+    async def open_channel(self, peer_id: str, amount: int, *, asset: AssetId = NATIVE,
+                           peer_amount: int = 0, challenge_duration: int | None = None,
+                           timeout: float = 60.0) -> ChannelId:
+        """Propose a channel funded with ``amount`` (and ``peer_amount`` by the peer);
+        return its id once both deposits are seen on the L1."""
+        if amount < 0 or peer_amount < 0 or amount + peer_amount <= 0:
+            raise LocalProtocolError("a channel needs a positive total deposit")
+        balance = await self.ledger.balance(self.l1_address, asset)
+        if amount > balance:
+            raise LocalProtocolError(f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
+        await self._wait_peer(peer_id, 10.0)
+        peer = self._peers[peer_id]
+        params = ChannelParams(chain_id=self.chain_id, adjudicator=self.adjudicator,
+                               participants=(self.l1_address, Address(peer.l1_address)),
+                               challenge_duration=challenge_duration or self.config.challenge_duration,
+                               nonce=os.urandom(32))
+        allocation = Allocation(assets=(asset,), balances=((amount, peer_amount),))
+        channel, effects = propose_channel(params, allocation, env=self.engine.env)
+        waiter = Waiter()
+        await self._inputs.send(OpenItem(peer_id=peer_id, channel=channel, effects=effects, waiter=waiter))
+        with trio.fail_after(timeout):
+            return ChannelId(await waiter.wait())
+
+    async def pay(self, channel_id: ChannelId, amount: int, *, asset: AssetId | None = None) -> Version:
+        """Pay the channel's peer; return the version that carries the payment.
+
+        Raises ``PaymentFailed`` if the payment did not go through."""
+        ch = self._channel(channel_id)
+        payment_id = PaymentId(os.urandom(16))
+        waiter = Waiter()
+        self.engine.payment_waiters[payment_id] = waiter
+        action = ins.ActionPay(payment_id=payment_id, asset=asset or ch.allocation.assets[0], amount=amount)
+        await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
+        try:
+            return Version(await waiter.wait())
+        finally:
+            self.engine.payment_waiters.pop(payment_id, None)
+
+    async def close(self, channel_id: ChannelId, *, force: bool = False, wait: bool = True,
+                    timeout: float = 120.0) -> Channel:
+        """Close cooperatively (or ``force``: register on the L1); with ``wait``,
+        return once the funds are back in the L1 accounts."""
+        self._channel(channel_id)
+        action: ins.Input = ins.ActionForceClose() if force else ins.ActionClose()
+        waiter = Waiter()
+        await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
+        await waiter.wait()
+        if wait:
+            with trio.fail_after(timeout):
+                return await self.wait_phase(channel_id, Phase.SETTLED)
+        return self._channel(channel_id)
+
+    async def wait_phase(self, channel_id: ChannelId, phase: Phase) -> Channel:
+        while True:
+            ch = self._channel(channel_id)
+            if ch.phase is phase:
+                return ch
+            await self.engine.changed.wait()
+
+    async def wait_version(self, channel_id: ChannelId, version: int) -> Channel:
+        while True:
+            ch = self._channel(channel_id)
+            if ch.version >= version:
+                return ch
+            await self.engine.changed.wait()
+
+    def channel(self, channel_id: ChannelId) -> Channel:
+        return self._channel(channel_id)
+
+    def list_channels(self) -> list[ChannelInfo]:
+        out = []
+        for cid, ch in sorted(self.engine.channels.items()):
+            alloc = ch.allocation
+            out.append(ChannelInfo(channel_id=cid.hex(), peer_id=self.engine.peer_of[cid], state=ch.phase.value,
+                                   version=ch.version, asset=alloc.assets[0], balance=alloc.balances[0][ch.me],
+                                   peer_balance=alloc.balances[0][ch.peer], capacity=alloc.total(0)))
+        return out
+
+    def find_channel(self, prefix: str) -> ChannelId:
+        """A channel id from its hex form (a unique prefix is enough)."""
+        matches = [cid for cid in self.engine.channels if cid.hex().startswith(prefix.lower())]
+        if len(matches) != 1:
+            raise UnknownChannel(f"no channel matches {prefix!r}" if not matches
+                                 else f"{prefix!r} matches {len(matches)} channels; give more digits")
+        return matches[0]
+
+    # ------------------------------------------------------------------ internals
+
+    def _channel(self, channel_id: ChannelId) -> Channel:
+        ch = self.engine.channels.get(channel_id)
+        if ch is None:
+            raise UnknownChannel(f"unknown channel {channel_id.hex()}; see list-channels")
+        return ch
+
+    async def _wait_peer(self, peer_id: str, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            while peer_id not in self._peers or not self.transport.is_connected(peer_id):
+                self._peer_seen = self._peer_seen if not self._peer_seen.is_set() else trio.Event()
+                with trio.move_on_after(0.2):
+                    await self._peer_seen.wait()
+            return
+        raise PeerNotConnected(f"peer {peer_id} is not connected; run connect first")
+
+    def _init_frame(self) -> bytes:
+        sig = self.l1_key.sign_digest(init_digest(self.peer_id, self.chain_id))
+        return encode_message(Init(l1_address=self.l1_address, chain_id=self.chain_id,
+                                   addresses=tuple(self.addresses[:8]), signature=sig))
+
+    def _link(self, peer_id: str) -> PeerLink:
+        link = self._links.get(peer_id)
+        if link is None:
+            link = PeerLink(peer_id, self.transport, self._init_frame, self._on_link_up,
+                            self.config.reconnect_interval)
+            self._links[peer_id] = link
+            self._nursery.start_soon(link.run)
+        return link
+
+    async def _on_link_up(self, peer_id: str) -> None:
+        await self._inputs.send(PeerUpItem(peer_id=peer_id))
+
+    async def _serve_stream(self, stream: Any) -> None:
+        """One inbound stream from a peer: ``Init`` first, then channel messages."""
+        peer = stream.remote_peer_id
+        if self._inbound.get(peer, 0) >= self.config.max_streams_per_peer:
+            # Stream flooding: a peer may hold only a few inbound streams at once.
+            log.warning("peer %s opened too many streams; resetting", peer)
+            await stream.reset()
+            return
+        self._inbound[peer] = self._inbound.get(peer, 0) + 1
+        try:
+            init = decode_message(await stream.receive())
+            if not isinstance(init, Init) or init.chain_id != self.chain_id or not verify_init(
+                    peer, init.chain_id, init.l1_address, init.signature):
+                log.warning("peer %s sent no valid Init (wrong chain or bad signature); closing", peer)
+                return
+            self._peers[peer] = PeerInfo(init.l1_address, list(init.addresses))
+            self.store.save_peer(peer, init.l1_address, list(init.addresses))
+            self._peer_seen.set()
+            link = self._link(peer)
+            link.kick()
+            if link.up:
+                await self._inputs.send(PeerUpItem(peer_id=peer))
+            while True:
+                frame = await stream.receive()
+                try:
+                    message = decode_message(frame)
+                except DecodeError as exc:
+                    log.warning("peer %s sent an invalid frame: %s", peer, exc)
+                    if getattr(exc, "must_close", True):
+                        return
+                    continue
+                if message is None:
+                    continue  # unknown odd type: optional, ignored
+                await self._route_message(peer, message)
+        except ChannelsError as exc:
+            log.debug("inbound stream from %s ended: %s", peer, exc)
+        finally:
+            self._inbound[peer] -= 1
+
+    async def _route_message(self, peer: str, message: Any) -> None:
+        if isinstance(message, ChannelProposal):
+            proposals = sum(1 for cid, p in self.engine.peer_of.items()
+                            if p == peer and self.engine.channels[cid].phase in (Phase.PROPOSED, Phase.FUNDING))
+            if proposals >= self.config.max_proposals_per_peer:
+                log.warning("peer %s has too many channel proposals in flight; ignoring one", peer)
+                return
+            await self._inputs.send(ProposalItem(peer_id=peer, proposal=message, accept=self._accept_policy))
+            return
+        kind = _RECEIVE.get(type(message))
+        if kind is None:
+            log.warning("peer %s sent an unexpected %s", peer, type(message).__name__)
+            return
+        cid = message.channel_id
+        if cid not in self.engine.channels:
+            log.info("peer %s sent %s for an unknown channel", peer, type(message).__name__)
+            return
+        await self._inputs.send(CoreItem(channel_id=cid, input=kind(message=message), peer_id=peer))
+
+    def _accept_policy(self, peer: str, proposal: ChannelProposal) -> str | None:
+        params, alloc = proposal.params, proposal.allocation
+        info = self._peers.get(peer)
+        if info is None or self.l1_address not in params.participants:
+            return "we are not a participant"
+        me = params.participants.index(self.l1_address)
+        if params.participants[1 - me] != info.l1_address:
+            # Account substitution: the proposer must be the L1 account its Init proved.
+            return "the proposer's L1 address is not the one it announced"
+        if params.chain_id != self.chain_id or params.adjudicator != self.adjudicator:
+            return "wrong chain or adjudicator"
+        if not self.config.min_challenge_duration <= params.challenge_duration <= self.config.max_challenge_duration:
+            return "challenge duration out of our accepted range"
+        ours = sum(row[me] for row in alloc.balances)
+        if ours > self.config.auto_accept_funding:
+            return f"we do not auto-fund {ours}"
+        return None
+
+    async def _run_engine(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self.engine.now = await self.ledger.now()
+        task_status.started()
+        while True:
+            items = [await self._input_recv.receive()]
+            while len(items) < MAX_BATCH_ITEMS:
+                try:
+                    items.append(self._input_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            out = self.engine.step(items)
+            for peer, frame in out.sends:
+                self._link(peer).send(frame)
+            for submit in out.submits:
+                self._submits.send_nowait(submit)
+            for waiter, value, error in out.wakeups:
+                waiter.set(value, error)
+            for peer, reject in out.rejects:
+                log.log(logging.WARNING if reject.action is not fx.RejectAction.IGNORE else logging.DEBUG,
+                        "peer %s: %s (%s)", peer, reject.reason, reject.action.value)
+                if reject.action is fx.RejectAction.DISCONNECT:
+                    self._nursery.start_soon(self.transport.disconnect, peer)
+            for cid, notice in out.notices:
+                if isinstance(notice, fx.NotifyPaymentReceived):
+                    self.received.append(notice)
+                log.info("channel %s: %s", cid.hex()[:12], type(notice).__name__)
+
+    async def _run_submitter(self) -> None:
+        """Send L1 transactions; failures are logged and retried by the core's ticks."""
+        async for ch, effect in self._submit_recv:
+            try:
+                await self._submit(ch, effect)
+            except LedgerError as exc:
+                level = logging.DEBUG if "already" in getattr(exc, "code", "") else logging.WARNING
+                log.log(level, "L1 %s for %s refused: %s", type(effect).__name__, ch.channel_id.hex()[:12], exc)
+            except ChannelsError as exc:
+                log.warning("L1 %s failed: %s", type(effect).__name__, exc)
+
+    async def _submit(self, ch: Channel, effect: fx.Effect) -> None:
+        key, ledger, params = self.l1_key, self.ledger, ch.params
+        if isinstance(effect, fx.SubmitDeposit):
+            await ledger.deposit(key, effect.channel_id, effect.asset, effect.amount)
+        elif isinstance(effect, fx.SubmitConclude):
+            await ledger.conclude(key, params, effect.signed)
+        elif isinstance(effect, fx.SubmitRegister):
+            await ledger.register(key, params, effect.signed)
+        elif isinstance(effect, fx.SubmitRefute):
+            await ledger.refute(key, params, effect.signed)
+        elif isinstance(effect, fx.SubmitWithdraw):
+            await ledger.withdraw(key, params)
+
+    async def _watch_chain(self) -> None:
+        async for ev in self.ledger.events(after=self.engine.cursor):
+            inp = event_input(ev) if ev.channel_id is not None else None
+            await self._inputs.send(ChainItem(cursor=ev.cursor, channel_id=ev.channel_id, input=inp))
+
+    async def _tick(self) -> None:
+        while True:
+            await trio.sleep(self.config.tick_interval)
+            try:
+                now = await self.ledger.now()
+            except ChannelsError as exc:
+                log.warning("cannot read L1 time: %s", exc)
+                continue
+            await self._inputs.send(TickItem(now=now))
+
+
+@asynccontextmanager
+async def _open_transport(config: NodeConfig, transport: Transport | None) -> AsyncIterator[Transport]:
+    if transport is not None:
+        yield transport
+        return
+    from ..net.host import open_host
+
+    identity = load_or_create_key(config.identity_path)
+    async with open_host(identity_seed=identity.seed, listen=list(config.listen)) as host:
+        yield host  # type: ignore[misc]
+

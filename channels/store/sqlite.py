@@ -1,0 +1,118 @@
+"""The node's durable store: channels, peers, the L1 cursor, payment outcomes.
+
+One ``transaction()`` per engine step holds everything that step decided (the
+channel records, the chain cursor, payment outcomes); messages are sent only
+after it commits. WAL with ``synchronous=FULL``: a committed signature survives
+``kill -9`` and power loss, so a restarted node never signs a second state at a
+version it already signed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..core.channel import Channel
+from ..core.ids import ChannelId
+from ..errors import StorageError
+from .records import channel_from_bytes, channel_to_bytes
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (
+    channel_id BLOB PRIMARY KEY, peer_id TEXT NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS peers (
+    peer_id TEXT PRIMARY KEY, l1_address BLOB NOT NULL, addresses TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS payments (
+    payment_id BLOB PRIMARY KEY, channel_id BLOB NOT NULL, direction TEXT NOT NULL,
+    asset TEXT NOT NULL, amount INTEGER NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
+"""
+
+
+class Store:
+    """A SQLite database in the node's data directory. Not thread-safe: one engine owns it."""
+
+    def __init__(self, path: Path | str) -> None:
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the store at {path}: {exc}") from None
+        self._in_tx = False
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: an exception rolls every write of the block back."""
+        if self._in_tx:
+            raise StorageError("nested store transaction")
+        self._in_tx = True
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(f"store transaction failed: {exc}") from None
+        finally:
+            self._in_tx = False
+
+    # -- channels
+    def save_channel(self, ch: Channel, peer_id: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO channels (channel_id, peer_id, record) VALUES (?, ?, ?)",
+                         (ch.channel_id, peer_id, channel_to_bytes(ch)))
+
+    def load_channels(self) -> list[tuple[Channel, str]]:
+        rows = self._db.execute("SELECT record, peer_id FROM channels").fetchall()
+        return [(channel_from_bytes(bytes(r)), p) for r, p in rows]
+
+    def channel(self, channel_id: ChannelId) -> Channel | None:
+        row = self._db.execute("SELECT record FROM channels WHERE channel_id = ?", (channel_id,)).fetchone()
+        return channel_from_bytes(bytes(row[0])) if row else None
+
+    # -- meta (chain cursor, settings)
+    def get_meta(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def chain_cursor(self) -> int:
+        raw = self.get_meta("chain_cursor")
+        return int.from_bytes(raw, "big") if raw else 0
+
+    def set_chain_cursor(self, cursor: int) -> None:
+        self.set_meta("chain_cursor", cursor.to_bytes(8, "big"))
+
+    # -- peers
+    def save_peer(self, peer_id: str, l1_address: bytes, addresses: list[str]) -> None:
+        self._db.execute("INSERT OR REPLACE INTO peers (peer_id, l1_address, addresses) VALUES (?, ?, ?)",
+                         (peer_id, l1_address, "\n".join(addresses)))
+
+    def peers(self) -> dict[str, tuple[bytes, list[str]]]:
+        rows = self._db.execute("SELECT peer_id, l1_address, addresses FROM peers").fetchall()
+        return {p: (bytes(a), [x for x in addrs.split("\n") if x]) for p, a, addrs in rows}
+
+    # -- payments
+    def record_payment(self, payment_id: bytes, channel_id: bytes, direction: str, asset: str, amount: int,
+                       status: str, detail: str = "") -> None:
+        self._db.execute("INSERT OR REPLACE INTO payments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (payment_id, channel_id, direction, asset, amount, status, detail))
+
+    def payment(self, payment_id: bytes) -> tuple[str, str] | None:
+        row = self._db.execute("SELECT status, detail FROM payments WHERE payment_id = ?", (payment_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def payment_totals(self) -> dict[tuple[str, str], int]:
+        rows = self._db.execute("SELECT direction, status, SUM(amount) FROM payments GROUP BY direction, status")
+        return {(d, s): int(t) for d, s, t in rows}
