@@ -353,6 +353,15 @@ def _on_reconnect(ch: Channel, inp: ins.ActionReconnect, now: int, env: Env) -> 
     return ch, [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
 
 
+def _on_resync(ch: Channel, inp: ins.ActionResync, now: int, env: Env) -> Step:
+    if ch.phase is not Phase.OPEN:
+        return ch, []
+    out: list[fx.Effect] = [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
+    if ch.pending is not None:
+        out.append(fx.Send(message=ch.pending.message))
+    return ch, out
+
+
 def _on_accept(ch: Channel, inp: ins.ReceiveAccept, now: int, env: Env) -> Step:
     if ch.phase is not Phase.PROPOSED or ch.latest_proposer != ch.me:
         return ch, [fx.Reject(reason="accept for a channel that is not awaiting one", action=fx.RejectAction.IGNORE)]
@@ -575,7 +584,7 @@ def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
     ins.ActionPay: _on_pay, ins.ActionClose: _on_close, ins.ActionForceClose: _on_force_close,
-    ins.ActionReconnect: _on_reconnect, ins.ReceiveAccept: _on_accept, ins.ReceiveDecline: _on_decline,
+    ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept, ins.ReceiveDecline: _on_decline,
     ins.ReceiveUpdate: _on_update, ins.ReceiveClose: _on_close_proposal, ins.ReceiveCountersign: _on_countersign,
     ins.ReceiveReject: _on_reject, ins.ReceiveReestablish: _on_reestablish, ins.ChainDeposited: _on_deposited,
     ins.ChainRegistered: _on_registered, ins.ChainConcluded: _on_concluded, ins.ChainWithdrawn: _on_withdrawn,

@@ -44,6 +44,14 @@ class ActionReconnect:
 
 
 @attrs.frozen(kw_only=True)
+class ActionResync:
+    """Our update has waited too long: re-send the reestablish and our proposal.
+
+    Both are idempotent for the receiver; this recovers from a frame the
+    transport lost or misordered without tearing the connection down."""
+
+
+@attrs.frozen(kw_only=True)
 class ReceiveAccept:
     message: ChannelAccept
 
@@ -107,6 +115,6 @@ class Tick:
     """Time passed; ``now`` (L1 time) is given to every transition anyway."""
 
 
-Input = (ActionPay | ActionClose | ActionForceClose | ActionReconnect | ReceiveAccept | ReceiveDecline
+Input = (ActionPay | ActionClose | ActionForceClose | ActionReconnect | ActionResync | ReceiveAccept | ReceiveDecline
          | ReceiveUpdate | ReceiveClose | ReceiveCountersign | ReceiveReject | ReceiveReestablish
          | ChainDeposited | ChainRegistered | ChainConcluded | ChainWithdrawn | Tick)

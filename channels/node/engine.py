@@ -26,6 +26,8 @@ from ..wire import encode_message
 
 log = logging.getLogger("channels.node.engine")
 
+RESYNC_AFTER = 1.0  # seconds an update may wait for an answer before we re-send it
+
 
 class Waiter:
     """A one-shot result a caller awaits (set after the batch that decides it commits)."""
@@ -83,7 +85,8 @@ class ChainItem:
 
 @attrs.frozen
 class TickItem:
-    now: int
+    now: int  # L1 time
+    wall: float = 0.0  # local monotonic time, for stall detection
 
 
 @attrs.frozen
@@ -121,6 +124,20 @@ class Engine:
         self.payment_waiters: dict[bytes, Waiter] = {}
         self.open_waiters: dict[ChannelId, list[Waiter]] = {}
         self.changed = trio.Event()  # set (and replaced) after every committed batch
+        self._progress: dict[ChannelId, tuple[Any, float]] = {}
+
+    def _stalled(self, ch: Channel, wall: float) -> bool:
+        """True when an update has made no progress for ``RESYNC_AFTER`` seconds."""
+        waiting = ch.phase.value == "open" and (ch.pending is not None or ch.queue or ch.yielded)
+        marker = (ch.version, ch.pending.version if ch.pending else None, ch.highest_signed)
+        last = self._progress.get(ch.channel_id)
+        if not waiting or last is None or last[0] != marker:
+            self._progress[ch.channel_id] = (marker, wall)
+            return False
+        if wall - last[1] >= RESYNC_AFTER:
+            self._progress[ch.channel_id] = (marker, wall)
+            return True
+        return False
 
     def channels_of(self, peer_id: str) -> list[ChannelId]:
         return [cid for cid, p in self.peer_of.items() if p == peer_id]
@@ -178,8 +195,13 @@ class Engine:
                     for cid in list(self.channels):
                         ch = current(cid)
                         assert ch is not None
+                        inp: ins.Input | None = None
                         if ch.phase.value in ("closing", "disputed"):
-                            new, effects = transition(ch, ins.Tick(), now=now, env=self.env)
+                            inp = ins.Tick()
+                        elif self._stalled(ch, item.wall):
+                            inp = ins.ActionResync()
+                        if inp is not None:
+                            new, effects = transition(ch, inp, now=now, env=self.env)
                             if new != ch or effects:
                                 run(cid, self.peer_of[cid], new, effects)
                 elif isinstance(item, PeerUpItem):

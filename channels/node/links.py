@@ -92,8 +92,8 @@ class PeerLink:
                     nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
                     async for frame in self._recv:
                         await stream.send(frame)
-            except ChannelsError as exc:
-                log.info("link to %s broke: %s", self.peer_id, exc)
+            except* ChannelsError as group:
+                log.info("link to %s broke: %s", self.peer_id, group.exceptions[0])
             finally:
                 self.up = False
                 with trio.CancelScope(shield=True):

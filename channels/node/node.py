@@ -19,7 +19,7 @@ import attrs
 import trio
 
 from ..chain.base import ChainEvent, Ledger
-from ..chain.devnet.scheme import DevnetKey, DevnetScheme
+from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 from ..core import effects as fx
 from ..core import inputs as ins
 from ..core.channel import Channel, Env, Phase, propose_channel
@@ -88,14 +88,14 @@ class Node:
     """A channel peer. Create with ``Node.open``; every method is safe to call concurrently."""
 
     def __init__(self, config: NodeConfig, ledger: Ledger, transport: Transport, l1_key: DevnetKey,
-                 store: Store, nursery: trio.Nursery) -> None:
+                 store: Store, nursery: trio.Nursery, *, chain_id: int) -> None:
         self.config = config
         self.ledger = ledger
         self.transport = transport
         self.l1_key = l1_key
         self.store = store
-        self.chain_id: int = int(getattr(ledger, "chain_id"))
-        self.adjudicator: bytes = bytes(getattr(ledger, "adjudicator", b"devnet"))
+        self.chain_id = chain_id  # resolved by ``open``: a remote ledger knows it only after a call
+        self.adjudicator: bytes = bytes(getattr(ledger, "adjudicator", ADJUDICATOR))
         self.engine = Engine(store, Env(scheme=DevnetScheme(), signer=l1_key))
         self._nursery = nursery
         self._inputs, self._input_recv = trio.open_memory_channel[Item](math.inf)
@@ -119,10 +119,11 @@ class Node:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config.data_dir, 0o700)
         l1_key = DevnetKey(load_or_create_key(config.l1_key_path))
+        chain_id = await _chain_id(ledger)
         store = Store(config.db_path)
         try:
             async with _open_transport(config, transport) as net, trio.open_nursery() as nursery:
-                node = cls(config, ledger, net, l1_key, store, nursery)
+                node = cls(config, ledger, net, l1_key, store, nursery, chain_id=chain_id)
                 net.set_handler(PROTOCOL_CHANNEL, node._serve_stream)
                 await nursery.start(node._run_engine)
                 nursery.start_soon(node._run_submitter)
@@ -292,6 +293,7 @@ class Node:
             if not isinstance(init, Init) or init.chain_id != self.chain_id or not verify_init(
                     peer, init.chain_id, init.l1_address, init.signature):
                 log.warning("peer %s sent no valid Init (wrong chain or bad signature); closing", peer)
+                await stream.reset()
                 return
             self._peers[peer] = PeerInfo(init.l1_address, list(init.addresses))
             self.store.save_peer(peer, init.l1_address, list(init.addresses))
@@ -307,6 +309,7 @@ class Node:
                 except DecodeError as exc:
                     log.warning("peer %s sent an invalid frame: %s", peer, exc)
                     if getattr(exc, "must_close", True):
+                        await stream.reset()
                         return
                     continue
                 if message is None:
@@ -418,7 +421,15 @@ class Node:
             except ChannelsError as exc:
                 log.warning("cannot read L1 time: %s", exc)
                 continue
-            await self._inputs.send(TickItem(now=now))
+            await self._inputs.send(TickItem(now=now, wall=trio.current_time()))
+
+
+async def _chain_id(ledger: Ledger) -> int:
+    """The ledger's chain id: an attribute in process, one ``status()`` call for a remote devnet."""
+    chain_id = getattr(ledger, "chain_id", None)
+    if chain_id is None:
+        chain_id = (await ledger.status()).chain_id  # type: ignore[attr-defined]
+    return int(chain_id)
 
 
 @asynccontextmanager

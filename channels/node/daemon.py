@@ -1,0 +1,123 @@
+"""``channels node start``: a ``Node`` plus its JSON-RPC control socket, in the foreground.
+
+Files in the data dir while it runs: ``rpc.sock`` (the control socket, 0600),
+``node.addr`` (first multiaddr, for scripts), ``node.lock`` (held: two daemons on
+one store would each think they own the channels), ``node.log`` (appended).
+It stops on SIGINT, SIGTERM or the ``stop`` method, and removes what it created.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from ..errors import ChannelsError, ConfigError
+from ..rpc import claim_socket_path, serve_rpc
+from .config import NodeConfig
+from .node import Node
+
+log = logging.getLogger("channels.node.daemon")
+
+ADDR_FILE, LOCK_FILE, LOG_FILE = "node.addr", "node.lock", "node.log"
+
+
+@contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"a node is already running in {data_dir} (stop it with: "
+                              f"channels --data-dir {data_dir} stop)") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def setup_logging(data_dir: Path, level: str = "info") -> None:
+    """Log to stderr and ``DIR/node.log``; libp2p's own chatter only from warnings up."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(data_dir / LOG_FILE)):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    for noisy in ("libp2p", "multiaddr", "async_service"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM or ``stop``; ``on_ready(node)`` once the socket accepts calls.
+
+    Expected failures (devnet unreachable, data dir in use, bad address) are raised
+    as a single ``ChannelsError``, never as an exception group."""
+    if not config.devnet:
+        raise ConfigError("which devnet? give --devnet MULTIADDR or --devnet-dir DIR (or devnet = ... in config.toml)")
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.data_dir, 0o700)
+    try:
+        with _locked(config.data_dir):
+            claim_socket_path(config.rpc_path)  # fail before touching the store
+            await _run(config, on_ready)
+    except BaseExceptionGroup as group:
+        leaf = _sole_error(group)
+        if leaf is None:
+            raise
+        raise leaf from None
+
+
+async def _run(config: NodeConfig, on_ready: Callable[[Node], None] | None) -> None:
+    from ..chain.devnet.client import open_remote_devnet
+
+    addr_file = config.data_dir / ADDR_FILE
+    addr_file.unlink(missing_ok=True)  # we hold the lock: any old one is stale
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_remote_devnet(config.devnet) as ledger, Node.open(config, ledger=ledger) as node:
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(partial(serve_rpc, node, config.rpc_path))
+                    addr_file.write_text((node.addresses[0] if node.addresses else "") + "\n")
+                    log.info("node %s listening on %s", node.peer_id, ", ".join(node.addresses))
+                    if on_ready is not None:
+                        on_ready(node)
+                    nursery.start_soon(_watch_signals, signals, node)
+                    await node.stopped.wait()
+                    log.info("shutting down")
+                    nursery.cancel_scope.cancel()
+            finally:
+                addr_file.unlink(missing_ok=True)
+
+
+async def _watch_signals(signals: AsyncIterator[int], node: Node) -> None:
+    async for signum in signals:
+        log.info("received %s", signal.Signals(signum).name)
+        node.stopped.set()
+        return
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> ChannelsError | None:
+    """The one ``ChannelsError`` a group wraps (nested nurseries add layers)."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for exc in g.exceptions:
+            if isinstance(exc, BaseExceptionGroup):
+                walk(exc)
+            else:
+                leaves.append(exc)
+
+    walk(group)
+    errors = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+    if len(errors) == 1 and isinstance(errors[0], ChannelsError):
+        return errors[0]
+    return None
