@@ -55,7 +55,9 @@ class ChainEvent:
     """One entry of the ledger's event log; ``cursor`` orders events totally."""
 
     cursor: int
-    kind: str  # Deposited, Registered, Refuted, Progressed, Checkpointed, Concluded, Withdrawn, SecretRegistered, Transfer
+    # Deposited, Registered, Refuted, Progressed, Checkpointed, Concluded, Withdrawn, SecretRegistered,
+    # Transfer, Minted, TokenCreated (the devnet's fields per kind: channels.chain.devnet.events.SCHEMAS)
+    kind: str
     channel_id: ChannelId | None
     data: Mapping[str, object]
     height: int
@@ -66,11 +68,12 @@ class ChainEvent:
 class ChannelOnChain:
     """The adjudicator's view of one channel."""
 
-    holdings: Mapping[AssetId, int]
-    registered: SignedState | None
+    holdings: Mapping[AssetId, int]  # what the escrow holds now ({} once withdrawn)
+    registered: SignedState | None  # the state it would pay out: registered/refuted/progressed, or concluded
     deadline: int | None  # L1 time at which the challenge window ends
     concluded: bool
     withdrawn: bool
+    checkpoint: SignedState | None = None  # the newest checkpointed state, if any (a floor for register)
 
 
 class Ledger(Protocol):

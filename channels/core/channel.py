@@ -44,7 +44,8 @@ from .messages import (
 )
 from .state import Allocation, ChannelParams, SignedState, State
 
-MAX_BATCH = 512  # payments per update; keeps an update frame well under the 64 KiB cap
+MAX_BATCH = 256  # payments per update: at most ~180 bytes each, so a frame stays under the 64 KiB cap
+MAX_PAYMENT_ID = 32  # bytes; the wire refuses longer ids
 MAX_VERSION_GAP = 16  # a proposal may skip at most this many versions (version-exhaustion DoS)
 RESUBMIT_AFTER = 10  # seconds of L1 time before an unconfirmed L1 transaction is sent again
 
@@ -103,6 +104,7 @@ class Channel:
     closing_requested: bool = False
     holdings: tuple[int, ...] = ()  # L1 escrow per asset of the allocation
     deadline: int | None = None  # end of the challenge window while DISPUTED
+    registered_version: int | None = None  # version the L1 holds in the dispute
     concluded: bool = False
     submitted_at: int | None = None  # L1 time of the last conclude/withdraw submission
 
@@ -315,6 +317,9 @@ def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
         raise LocalProtocolError(f"asset {inp.asset!r} is not in this channel")
     if not 0 < inp.amount <= MAX_U64:
         raise LocalProtocolError("the amount must be a positive integer")
+    if type(inp.payment_id) is not bytes or not 0 < len(inp.payment_id) <= MAX_PAYMENT_ID:
+        # An id the peer cannot decode would jam the channel: every resend is refused.
+        raise LocalProtocolError(f"a payment id is 1..{MAX_PAYMENT_ID} bytes")
     if inp.amount > ch.spendable(inp.asset):
         raise InsufficientFunds(f"amount {inp.amount} exceeds the spendable balance {ch.spendable(inp.asset)}")
     in_flight = ch.queue + (ch.pending.payments if ch.pending else ())
@@ -348,12 +353,25 @@ def _on_force_close(ch: Channel, inp: ins.ActionForceClose, now: int, env: Env) 
 
 
 def _on_reconnect(ch: Channel, inp: ins.ActionReconnect, now: int, env: Env) -> Step:
-    if ch.phase in (Phase.PROPOSED, Phase.SETTLED):
+    if ch.phase is Phase.PROPOSED:  # the proposal or its accept may have been lost
+        return ch, [fx.Send(message=_proposal_message(ch))]
+    if ch.phase is Phase.SETTLED:
         return ch, []
+    if ch.phase is Phase.FUNDING and ch.version == 0 and ch.latest_proposer == ch.peer:
+        accept = ChannelAccept(channel_id=ch.channel_id, signature=ch.latest.signatures[ch.me])
+        return ch, [fx.Send(message=accept)]
     return ch, [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
 
 
+def _proposal_message(ch: Channel) -> ChannelProposal:
+    """Our proposal again, byte-identical (Ed25519 signatures are deterministic)."""
+    return ChannelProposal(params=ch.params, allocation=ch.latest.state.allocation,
+                           signature=ch.latest.signatures[ch.me])
+
+
 def _on_resync(ch: Channel, inp: ins.ActionResync, now: int, env: Env) -> Step:
+    if ch.phase is Phase.PROPOSED:
+        return ch, [fx.Send(message=_proposal_message(ch))]
     if ch.phase is not Phase.OPEN:
         return ch, []
     out: list[fx.Effect] = [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
@@ -538,12 +556,20 @@ def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) ->
     if registered.state.channel_id != ch.channel_id or not verify_signed(ch.params, registered, env.scheme):
         # The L1 only accepts fully signed states; a bad one means a bad event source.
         return ch, [fx.Reject(reason="registered state does not verify", action=fx.RejectAction.WARN)]
-    ch, out = _fail_in_flight(ch, "the channel is in dispute")
     version = registered.state.version
+    out: list[fx.Effect] = []
     if version > ch.version:  # our own proposal, countersigned by the peer: adopt it
+        pending = ch.pending
+        if pending is not None and pending.version == version:
+            out += [fx.NotifyPaymentSent(payment_id=p.payment_id, asset=p.asset, amount=p.amount, version=version)
+                    for p in pending.payments]
+            ch = attrs.evolve(ch, pending=None)
         ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me)
+    ch, failed = _fail_in_flight(ch, "the channel is in dispute")
+    out += failed
     ours = version == ch.version
-    ch = attrs.evolve(ch, phase=Phase.DISPUTED if not ch.concluded else ch.phase, deadline=inp.deadline)
+    ch = attrs.evolve(ch, phase=Phase.DISPUTED if not ch.concluded else ch.phase, deadline=inp.deadline,
+                      registered_version=version, submitted_at=now)
     out.append(fx.NotifyDisputed(version=version, deadline=inp.deadline, ours=ours))
     if version < ch.version:
         # Stale-state attack: the peer registered an old state that pays it more.
@@ -573,10 +599,19 @@ def _on_withdrawn(ch: Channel, inp: ins.ChainWithdrawn, now: int, env: Env) -> S
 def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
     """Drive L1 deadlines: withdraw after the window, resubmit what was not confirmed."""
     due = ch.submitted_at is None or now >= ch.submitted_at + RESUBMIT_AFTER
-    if ch.phase is Phase.DISPUTED and ch.deadline is not None and now >= ch.deadline and due:
-        return attrs.evolve(ch, submitted_at=now), [fx.SubmitWithdraw(channel_id=ch.channel_id)]
+    if ch.phase is Phase.DISPUTED and due:
+        # A lost register or refute must be sent again: if the refute never lands,
+        # the stale state wins when the window closes.
+        if ch.registered_version is None:
+            return attrs.evolve(ch, submitted_at=now), [fx.SubmitRegister(signed=ch.latest)]
+        if ch.registered_version < ch.version and (ch.deadline is None or now < ch.deadline):
+            submit: fx.Effect = (fx.SubmitConclude(signed=ch.latest) if ch.latest.state.is_final
+                                 else fx.SubmitRefute(signed=ch.latest))
+            return attrs.evolve(ch, submitted_at=now), [submit]
+        if ch.deadline is not None and now >= ch.deadline:
+            return attrs.evolve(ch, submitted_at=now), [fx.SubmitWithdraw(channel_id=ch.channel_id)]
     if ch.phase is Phase.CLOSING and due:
-        submit: fx.Effect = (fx.SubmitWithdraw(channel_id=ch.channel_id) if ch.concluded
+        submit = (fx.SubmitWithdraw(channel_id=ch.channel_id) if ch.concluded
                              else fx.SubmitConclude(signed=ch.latest))
         return attrs.evolve(ch, submitted_at=now), [submit]
     return ch, []

@@ -1,8 +1,9 @@
 """Networking over py-libp2p: the only package in the project that imports libp2p.
 
 ``host`` wraps a libp2p host (Noise + yamux over TCP) with typed errors,
-``frames`` is the length-prefixed framing, ``rpc`` is request/response and
-server-push on top of one long-lived stream.
+``stream`` is one cancel-safe framed stream, ``frames`` is the length-prefixed
+framing, ``rpc`` is request/response and server push over one long-lived stream.
+(``memory`` is an in-process stand-in with the same shape, for tests.)
 """
 
 from __future__ import annotations

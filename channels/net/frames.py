@@ -46,7 +46,7 @@ def encode_frame(data: bytes, *, max_size: int = MAX_FRAME) -> bytes:
     return size.to_bytes(PREFIX_SIZE, "big") + bytes(data)
 
 
-def parse_prefix(prefix: bytes, *, max_size: int) -> int:
+def parse_prefix(prefix: bytes | bytearray, *, max_size: int) -> int:
     """Decode a length prefix and enforce the cap before anything is allocated."""
     size = int.from_bytes(prefix[:PREFIX_SIZE], "big")
     if size > max_size:

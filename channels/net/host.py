@@ -12,28 +12,26 @@ Configuration (and why):
   peerstore while we are below 100 connections.
 * ``addresses`` come from our listeners only (never Identify-observed ones).
 
-Cancellation hazards in py-libp2p 0.8.1 that this module works around:
+py-libp2p 0.8.1 quirks handled here:
 
-* Noise encrypts (advancing its nonce) *before* the write is awaited, so a write
-  cancelled at the wrong moment desynchronises the cipher and kills the whole
-  connection, not just one stream. Every write here is shielded, bounded by
-  its own timeout, and started only if the caller is not already cancelled.
-* A yamux ``read`` sends a WINDOW_UPDATE (a write) and takes a lock *after*
-  removing data from its buffer; cancelling it can lose bytes or hit the hazard
-  above. So each ``Stream`` has one reader task, living in the host's nursery,
-  that is never cancelled before the stream is dead; ``receive()`` only waits
-  on a memory channel, which is always safe to cancel.
 * ``BasicHost.connect`` waits out a 250 ms "happy eyeballs" delay even when
   the dial succeeded at once, and a failed dial puts the peer in a 60 s
   negative cache (a restarted peer would stay unreachable). ``Host.connect``
   dials the given address directly with ``Swarm.dial_addr`` instead.
+* Listen failures are only logged by py-libp2p; ``open_host`` checks that every
+  address got a listener, and probes fixed ports first because the listener
+  sets SO_REUSEPORT (a second daemon on the same port would start silently).
+
+Streams and their own cancellation workarounds live in ``stream.py``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import multiaddr
 import trio
@@ -47,221 +45,38 @@ from libp2p.host.basic_host import BasicHost
 from libp2p.host.exceptions import StreamFailure
 from libp2p.identity_utils import create_identity_from_seed
 from libp2p.network.config import RetryConfig
-from libp2p.network.stream.exceptions import StreamEOF as _Libp2pEOF
-from libp2p.network.stream.exceptions import StreamReset as _Libp2pReset
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.protocol_muxer.exceptions import ProtocolNotSupportedError
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from ..encoding import MAX_FRAME
-from ..errors import ConfigError, DecodeError, RemoteProtocolError
+from ..errors import ConfigError, RemoteProtocolError
 from .errors import (
     InvalidAddress,
     NetError,
     PeerUnreachable,
     ProtocolNotSupported,
-    StreamClosed,
-    StreamReset,
 )
-from .frames import FrameReader, encode_frame
+from .stream import Stream
 
 __all__ = ["Handler", "Host", "Stream", "open_host"]
 
 logger = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 30.0  # a frame not written by then means the connection is stuck
-CLOSE_GRACE = 5.0  # how long close() waits for the remote to finish its side
+if not os.environ.get("LIBP2P_DEBUG"):
+    # libp2p's logger does not propagate and has no handler, so its warnings
+    # (duplicates of the typed errors we raise) would hit stderr through
+    # logging.lastResort. LIBP2P_DEBUG=... still turns them on.
+    logging.getLogger("libp2p").addHandler(logging.NullHandler())
+
 SHUTDOWN_TIMEOUT = 5.0
-RECEIVE_QUEUE = 16  # frames buffered per stream before we stop reading (backpressure)
-
-
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Map libp2p stream errors to ours; ``what`` names the operation."""
-    try:
-        yield
-    except _Libp2pEOF:
-        raise StreamClosed(f"{what}: the remote closed the stream") from None
-    except _Libp2pReset:
-        raise StreamReset(f"{what}: the stream was reset") from None
-    except BaseLibp2pError as exc:
-        raise StreamReset(f"{what}: connection lost ({type(exc).__name__}: {exc})") from exc
-
-
-class _RawIO:
-    """Adapt a libp2p ``INetStream`` to ``frames.ByteStream`` (EOF -> ``b""``)."""
-
-    def __init__(self, raw: INetStream) -> None:
-        self.raw = raw
-
-    async def read(self, n: int) -> bytes:
-        try:
-            with _translated("receive"):
-                return await self.raw.read(n)
-        except StreamClosed as exc:
-            if type(exc) is StreamClosed:
-                return b""
-            raise
-
-    async def write(self, data: bytes) -> None:
-        with _translated("send"):
-            await self.raw.write(data)
-
-
-class Stream:
-    """One libp2p stream carrying length-prefixed frames.
-
-    ``send``/``receive`` move one frame each and are safe to call from several
-    tasks (sends are serialised; a frame is never interleaved). ``receive`` is
-    safe to cancel. Use ``close()`` for a clean end (the remote sees EOF) and
-    ``reset()`` to abort; ``async with stream:`` closes, or resets on error.
-    """
-
-    def __init__(self, raw: INetStream, *, remote_peer_id: str, protocol_id: str, max_frame: int) -> None:
-        self.remote_peer_id = remote_peer_id
-        self.protocol_id = protocol_id
-        self._raw = raw
-        self._io = _RawIO(raw)
-        self._max_frame = max_frame
-        self._send_lock = trio.Lock()
-        self._frames_in, self._frames_out = trio.open_memory_channel[bytes](RECEIVE_QUEUE)
-        self._reader_done = trio.Event()
-        self._end: tuple[type[Exception], str] | None = None
-        self._closed = False
-        self._discard = False
-        self._reader_scope = trio.CancelScope()
-
-    def _start(self, nursery: trio.Nursery) -> None:
-        nursery.start_soon(self._read_loop)
-
-    async def send(self, data: bytes) -> None:
-        """Send one frame; raises ``MessageTooLarge`` or ``StreamClosed``."""
-        frame = encode_frame(data, max_size=self._max_frame)
-        async with self._send_lock:
-            if self._closed:
-                raise StreamClosed("send: the stream was closed locally")
-            await self._shielded(lambda: self._io.write(frame), "send")
-
-    async def receive(self) -> bytes:
-        """Receive one frame; ``StreamClosed`` at the end, ``DecodeError`` on bad framing."""
-        try:
-            return await self._frames_out.receive()
-        except trio.ClosedResourceError:
-            raise StreamClosed("receive: the stream was closed locally") from None
-        except trio.EndOfChannel:
-            if self._end is None:
-                raise StreamClosed("receive: the host is shutting down") from None
-            cls, message = self._end
-            raise cls(message) from None
-
-    async def close(self, *, grace: float = CLOSE_GRACE) -> None:
-        """End the stream cleanly: send EOF, then wait (bounded) for the remote's EOF.
-
-        Frames that still arrive are discarded. If the remote does not finish
-        within ``grace`` seconds, or we are cancelled, the stream is reset.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._frames_out.close()
-        try:
-            async with self._send_lock:
-                await self._shielded(self._raw_close, "close")
-            with trio.move_on_after(grace):
-                await self._reader_done.wait()
-        except StreamClosed:
-            pass
-        finally:
-            if not self._reader_done.is_set():
-                await self.reset()
-
-    async def reset(self) -> None:
-        """Abort the stream in both directions; the remote sees ``StreamReset``."""
-        self._closed = True
-        self._frames_out.close()
-        if self._end is None:
-            self._end = (StreamReset, "the stream was reset locally")
-        wake = _reader_wakeup(self._raw)
-        with trio.CancelScope(shield=True):
-            try:
-                await self._raw.reset()
-            except Exception:  # already dead: nothing left to abort
-                pass
-        if wake is not None:
-            wake()
-        else:  # unknown muxer internals: fall back to cancelling the reader
-            self._reader_scope.cancel()
-
-    async def __aenter__(self) -> Stream:
-        return self
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            await self.close()
-        else:
-            await self.reset()
-
-    async def _raw_close(self) -> None:
-        with _translated("close"):
-            await self._raw.close()
-
-    async def _shielded(self, op: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run a write to completion even if cancelled (see the module docstring)."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(SEND_TIMEOUT) as scope:
-                await op()
-        if scope.cancelled_caught:
-            await self.reset()
-            raise StreamReset(f"{what}: timed out after {SEND_TIMEOUT}s; the remote is not reading")
-
-    async def _read_loop(self) -> None:
-        reader = FrameReader(self._io, max_size=self._max_frame)
-        try:
-            with self._reader_scope:
-                while True:
-                    frame = await reader.read_frame()
-                    if self._discard:
-                        continue
-                    try:
-                        await self._frames_in.send(frame)
-                    except trio.BrokenResourceError:
-                        self._discard = True  # nobody will receive: drain until EOF
-        except StreamClosed as exc:
-            if self._end is None:
-                self._end = (type(exc), str(exc))
-        except DecodeError as exc:
-            self._end = (type(exc), f"receive: {exc}")
-            await self.reset()  # the peer broke framing: abort
-        except Exception as exc:  # a libp2p bug must not take the host down
-            logger.exception("unexpected error reading from %s", self.remote_peer_id)
-            self._end = (StreamReset, f"receive: unexpected {type(exc).__name__}: {exc}")
-            await self.reset()
-        finally:
-            self._frames_in.close()
-            self._reader_done.set()
 
 
 Handler = Callable[[Stream], Awaitable[None]]
-
-
-def _reader_wakeup(raw: INetStream) -> Callable[[], None] | None:
-    """Return a callable that wakes a reader parked in yamux's ``read``.
-
-    py-libp2p 0.8.1's yamux drops (without setting) a stream's wake-up event on
-    a *local* reset, so a pending ``read`` would sleep until the connection
-    closes. Grab the event before resetting and set it afterwards.
-    """
-    muxed = getattr(raw, "muxed_stream", None)
-    events = getattr(getattr(muxed, "conn", None), "stream_events", None)
-    stream_id = getattr(muxed, "stream_id", None)
-    if not isinstance(events, dict) or stream_id is None:
-        return None
-    event = events.get(stream_id)
-    return event.set if event is not None else (lambda: None)
 
 
 class _DisconnectWatcher(INotifee):
@@ -292,6 +107,11 @@ class _DisconnectWatcher(INotifee):
         return None
 
 
+def _alive(conn: INetConn) -> bool:
+    muxed = getattr(conn, "muxed_conn", None)
+    return not conn.is_closed and not getattr(muxed, "is_closed", False)
+
+
 def _parse_multiaddr(text: str) -> multiaddr.Multiaddr:
     try:
         return multiaddr.Multiaddr(text)
@@ -309,6 +129,16 @@ def _parse_peer_id(text: str) -> ID:
         raise InvalidAddress(f"invalid peer id {text!r}: {exc}") from None
 
 
+def _is_unsupported(exc: BaseException) -> bool:
+    """Whether a failed negotiation means "the peer said no" (not "the connection broke")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ProtocolNotSupportedError) or "protocols not supported" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _root_cause(exc: BaseException) -> str:
     while exc.__cause__ is not None:
         exc = exc.__cause__
@@ -318,8 +148,9 @@ def _root_cause(exc: BaseException) -> str:
 class Host:
     """A running libp2p host; obtain one with ``open_host``."""
 
-    def __init__(self, lp: BasicHost, nursery: trio.Nursery, max_frame: int) -> None:
+    def __init__(self, lp: BasicHost, nursery: trio.Nursery, max_frame: int, listen: list[multiaddr.Multiaddr]) -> None:
         self._lp = lp
+        self._listen = listen
         self._nursery = nursery
         self._max_frame = max_frame
         self._known_addrs: dict[str, str] = {}
@@ -335,9 +166,12 @@ class Host:
 
     @property
     def addresses(self) -> list[str]:
-        """Full multiaddrs we listen on, each ending in ``/p2p/<peer_id>``."""
+        """Full multiaddrs we listen on (in ``listen`` order), each ending in ``/p2p/<peer_id>``."""
         suffix = f"/p2p/{self.peer_id}"
-        return [str(a) + suffix for a in self._lp.get_transport_addrs()]
+        listeners = self._lp.get_network().listeners
+        return [
+            str(a) + suffix for req in self._listen if str(req) in listeners for a in listeners[str(req)].get_addrs()
+        ]
 
     def set_handler(self, protocol_id: str, handler: Handler) -> None:
         """Serve ``protocol_id``: ``handler(stream)`` runs once per inbound stream.
@@ -357,6 +191,7 @@ class Host:
 
     async def connect(self, address: str, *, timeout: float = 10.0) -> str:
         """Dial a full multiaddr (with ``/p2p/<id>``); return the remote peer id."""
+        self._check_open()
         maddr = _parse_multiaddr(address)
         try:
             info = info_from_p2p_addr(maddr)
@@ -384,13 +219,32 @@ class Host:
         return peer
 
     async def open_stream(self, peer_id: str, protocol_id: str, *, timeout: float = 10.0) -> Stream:
-        """Open a stream speaking ``protocol_id``; re-dials a known peer if needed."""
+        """Open a stream speaking ``protocol_id``.
+
+        A peer we dialled before is re-dialled if needed, and once more if the
+        connection we still held turns out dead (the peer restarted before we
+        noticed it was gone).
+        """
+        self._check_open()
         peer = _parse_peer_id(peer_id)
-        if not self.is_connected(peer_id):
-            address = self._known_addrs.get(peer_id)
+        address = self._known_addrs.get(peer_id)
+        was_connected = self.is_connected(peer_id)
+        if not was_connected:
             if address is None:
                 raise PeerUnreachable(f"not connected to {peer_id}; call connect() first")
             await self.connect(address, timeout=timeout)
+        try:
+            return await self._negotiate(peer, peer_id, protocol_id, timeout)
+        except PeerUnreachable:
+            if not was_connected or address is None:
+                raise
+        logger.debug("stale connection to %s; re-dialling %s", peer_id, address)
+        with trio.CancelScope(shield=True), trio.move_on_after(SHUTDOWN_TIMEOUT):
+            await self._lp.disconnect(peer)
+        await self.connect(address, timeout=timeout)
+        return await self._negotiate(peer, peer_id, protocol_id, timeout)
+
+    async def _negotiate(self, peer: ID, peer_id: str, protocol_id: str, timeout: float) -> Stream:
         await trio.lowlevel.checkpoint_if_cancelled()
         raw: INetStream | None = None
         with trio.CancelScope(shield=True):  # negotiation writes on the shared connection
@@ -398,8 +252,10 @@ class Host:
                 try:
                     raw = await self._lp.new_stream(peer, [TProtocol(protocol_id)])
                 except StreamFailure as exc:
-                    raise ProtocolNotSupported(
-                        f"{peer_id} refused protocol {protocol_id!r} ({_root_cause(exc)})"
+                    if _is_unsupported(exc):
+                        raise ProtocolNotSupported(f"{peer_id} does not serve protocol {protocol_id!r}") from exc
+                    raise PeerUnreachable(
+                        f"cannot open a {protocol_id!r} stream to {peer_id}: {_root_cause(exc)}"
                     ) from exc
                 except BaseLibp2pError as exc:
                     raise PeerUnreachable(f"cannot open a stream to {peer_id}: {_root_cause(exc)}") from exc
@@ -410,7 +266,7 @@ class Host:
     def connected_peers(self) -> list[str]:
         """Peer ids with at least one open connection."""
         swarm = self._lp.get_network()
-        return [p.to_base58() for p, conns in swarm.connections.items() if conns]
+        return [p.to_base58() for p, conns in swarm.connections.items() if any(_alive(c) for c in conns)]
 
     def is_connected(self, peer_id: str) -> bool:
         """Whether at least one connection to ``peer_id`` is open."""
@@ -426,6 +282,10 @@ class Host:
             event = self._watcher.events.setdefault(peer_id, trio.Event())
             with trio.move_on_after(1.0):  # belt and braces if a notification is missed
                 await event.wait()
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise NetError("the host is closed; open a new one with open_host()")
 
     def _wrap(self, raw: INetStream, peer_id: str, protocol_id: str) -> Stream:
         stream = Stream(raw, remote_peer_id=peer_id, protocol_id=protocol_id, max_frame=self._max_frame)
@@ -453,6 +313,30 @@ class Host:
             await stream.reset()
             raise
         await stream.close()
+
+
+def _check_port_free(maddr: multiaddr.Multiaddr) -> None:
+    """Fail if a fixed TCP port is already taken, even by a SO_REUSEPORT listener.
+
+    py-libp2p's TCP listener sets SO_REUSEPORT (for hole punching), so a second
+    daemon on the same port would start silently and the kernel would split
+    incoming connections between the two. A probe bind without SO_REUSEPORT
+    fails in that case (and still succeeds over TIME_WAIT leftovers).
+    """
+    protocols = {p.name for p in maddr.protocols()}
+    if "tcp" not in protocols or not int(maddr.value_for_protocol("tcp")):
+        return
+    family, ip = (
+        (socket.AF_INET6, maddr.value_for_protocol("ip6"))
+        if "ip6" in protocols
+        else (socket.AF_INET, maddr.value_for_protocol("ip4"))
+    )
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((ip, int(maddr.value_for_protocol("tcp"))))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {maddr}: {exc.strerror}") from None
 
 
 def _key_pair(seed: bytes) -> KeyPair:
@@ -489,6 +373,8 @@ async def open_host(*, identity_seed: bytes, listen: Sequence[str], max_frame: i
     """
     key_pair = _key_pair(identity_seed)
     addrs = [_parse_multiaddr(a) for a in listen]
+    for addr in addrs:
+        _check_port_free(addr)
     lp = _new_libp2p_host(key_pair, addrs)
     swarm = lp.get_network()
     async with lp.run(addrs):
@@ -498,7 +384,7 @@ async def open_host(*, identity_seed: bytes, listen: Sequence[str], max_frame: i
             if missing:
                 raise ConfigError(f"cannot listen on {missing} (address in use or unsupported)")
             async with trio.open_nursery() as nursery:
-                host = Host(lp, nursery, max_frame)
+                host = Host(lp, nursery, max_frame, addrs)
                 try:
                     yield host
                 finally:

@@ -12,6 +12,8 @@ RPC wire format, inside each length-prefixed frame:
 Responses are matched to requests by ``call_id``, not by arrival order: the
 server runs up to ``max_in_flight`` handlers per stream concurrently and answers
 each as it finishes, so a slow call never holds up the fast ones behind it.
+With the default 64 KiB frame cap a request payload may be up to
+``MAX_FRAME - 4`` bytes, a response or pushed item up to ``MAX_FRAME - 5``.
 
 Subscription wire format: the client sends one request frame; the server then
 pushes frames ``tag`` (1 byte) ``|`` payload with tag 0 = item, 1 = error
@@ -35,8 +37,10 @@ from .errors import MessageTooLarge, RpcClosed, RpcError, RpcRemoteError, RpcTim
 from .host import Host, Stream
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "RpcClient",
     "RpcHandler",
+    "SendFn",
     "Subscription",
     "SubscriptionHandler",
     "open_rpc_client",
@@ -118,7 +122,7 @@ class RpcClient:
                 await pending.done.wait()
         finally:
             del self._pending[call_id]
-        if scope.cancelled_caught:
+        if scope.cancelled_caught and not pending.done.is_set():
             raise RpcTimeout(f"no response from {self.peer_id} within {limit}s")
         if pending.error is not None:
             raise pending.error

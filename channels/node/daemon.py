@@ -68,7 +68,7 @@ async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None
     try:
         with _locked(config.data_dir):
             claim_socket_path(config.rpc_path)  # fail before touching the store
-            await _run(config, on_ready)
+            await _run(config, config.devnet, on_ready)
     except BaseExceptionGroup as group:
         leaf = _sole_error(group)
         if leaf is None:
@@ -76,32 +76,35 @@ async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None
         raise leaf from None
 
 
-async def _run(config: NodeConfig, on_ready: Callable[[Node], None] | None) -> None:
+async def _run(config: NodeConfig, devnet: str, on_ready: Callable[[Node], None] | None) -> None:
     from ..chain.devnet.client import open_remote_devnet
 
     addr_file = config.data_dir / ADDR_FILE
     addr_file.unlink(missing_ok=True)  # we hold the lock: any old one is stale
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with open_remote_devnet(config.devnet) as ledger, Node.open(config, ledger=ledger) as node:
+        async with trio.open_nursery() as nursery:
+            # A signal cancels everything, start-up included (a slow devnet dial too).
+            nursery.start_soon(_watch_signals, signals, nursery.cancel_scope)
             try:
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(partial(serve_rpc, node, config.rpc_path))
+                async with open_remote_devnet(devnet) as ledger, Node.open(config, ledger=ledger) as node, \
+                        trio.open_nursery() as inner:
+                    await inner.start(partial(serve_rpc, node, config.rpc_path))
                     addr_file.write_text((node.addresses[0] if node.addresses else "") + "\n")
                     log.info("node %s listening on %s", node.peer_id, ", ".join(node.addresses))
                     if on_ready is not None:
                         on_ready(node)
-                    nursery.start_soon(_watch_signals, signals, node)
-                    await node.stopped.wait()
-                    log.info("shutting down")
-                    nursery.cancel_scope.cancel()
+                    await node.stopped.wait()  # set by the ``stop`` method
+                    inner.cancel_scope.cancel()
             finally:
                 addr_file.unlink(missing_ok=True)
+            log.info("shutting down")
+            nursery.cancel_scope.cancel()
 
 
-async def _watch_signals(signals: AsyncIterator[int], node: Node) -> None:
+async def _watch_signals(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
     async for signum in signals:
-        log.info("received %s", signal.Signals(signum).name)
-        node.stopped.set()
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        scope.cancel()
         return
 
 

@@ -17,7 +17,7 @@ import trio
 
 from ..core import effects as fx
 from ..core import inputs as ins
-from ..core.channel import Channel, Env, accept_channel, transition
+from ..core.channel import Channel, Env, Phase, accept_channel, transition
 from ..core.ids import ChannelId
 from ..core.messages import ChannelDecline, ChannelProposal
 from ..errors import ChannelsError, LocalProtocolError, RemoteProtocolError, StorageError
@@ -128,7 +128,8 @@ class Engine:
 
     def _stalled(self, ch: Channel, wall: float) -> bool:
         """True when an update has made no progress for ``RESYNC_AFTER`` seconds."""
-        waiting = ch.phase.value == "open" and (ch.pending is not None or ch.queue or ch.yielded)
+        waiting = ch.phase is Phase.PROPOSED or (ch.phase is Phase.OPEN
+                                                  and (ch.pending is not None or bool(ch.queue) or ch.yielded))
         marker = (ch.version, ch.pending.version if ch.pending else None, ch.highest_signed)
         last = self._progress.get(ch.channel_id)
         if not waiting or last is None or last[0] != marker:
@@ -243,7 +244,13 @@ class Engine:
                      run: Callable[..., None], out: Outgoing) -> None:
         proposal = item.proposal
         cid = proposal.params.channel_id
-        if current(cid) is not None:
+        existing = current(cid)
+        if existing is not None and self.peer_of.get(cid) == item.peer_id and existing.phase is Phase.FUNDING:
+            # A retransmitted proposal: our accept was lost; send it again.
+            new, effects = transition(existing, ins.ActionReconnect(), now=self.now, env=self.env)
+            run(cid, item.peer_id, new, effects)
+            return
+        if existing is not None:
             out.rejects.append((item.peer_id, fx.Reject(reason="channel id already in use",
                                                         action=fx.RejectAction.WARN)))
             return

@@ -220,6 +220,9 @@ def test_stale_registration_is_refuted() -> None:
     refutes = [e for e in out if isinstance(e, fx.SubmitRefute)]
     assert refutes and refutes[0].signed == pair.channel(0).latest and refutes[0].signed.state.version == 1
     assert pair.channel(0).phase is Phase.DISPUTED
+    pair.now = 30  # the refute was lost: it is sent again
+    assert [type(e) for e in pair.apply(0, ins.Tick())] == [fx.SubmitRefute]
+    pair.apply(0, ins.ChainRegistered(signed=pair.channel(0).latest, deadline=60))  # the Refuted event
     pair.now = 59
     assert not pair.apply(0, ins.Tick())
     pair.now = 60
@@ -240,6 +243,40 @@ def test_forged_registration_event_is_rejected() -> None:
     before = pair.channel(0)
     out = pair.apply(0, ins.ChainRegistered(signed=forged, deadline=60))
     assert isinstance(out[0], fx.Reject) and pair.channel(0) == before
+
+
+def test_lost_register_is_resubmitted() -> None:
+    pair = CorePair((100, 100))
+    pair.apply(0, ins.ActionForceClose())
+    pair.now = 5
+    assert not pair.apply(0, ins.Tick())
+    pair.now = 10
+    assert [type(e) for e in pair.apply(0, ins.Tick())] == [fx.SubmitRegister]
+
+
+def test_adopted_registration_reports_payments_sent_not_failed() -> None:
+    pair = CorePair((100, 100))
+    pair.pay(0, 10)
+    pair.deliver(1)  # bob countersigned; the countersign is lost, bob registers it
+    out = pair.apply(0, ins.ChainRegistered(signed=pair.channel(1).latest, deadline=60))
+    assert [type(e) for e in out if isinstance(e, (fx.NotifyPaymentSent, fx.NotifyPaymentFailed))] == [
+        fx.NotifyPaymentSent]
+    assert pair.channel(0).version == 1
+
+
+def test_payment_id_bounds() -> None:
+    pair = CorePair((100, 100))
+    for bad in (b"", b"x" * 33, "text"):
+        with pytest.raises(LocalProtocolError):
+            pair.apply(0, ins.ActionPay(payment_id=bad, asset=NATIVE, amount=1))  # type: ignore[arg-type]
+
+
+def test_lost_accept_is_resent_on_reconnect() -> None:
+    pair = CorePair((100, 100))
+    ch = attrs.evolve(pair.channel(1), phase=Phase.FUNDING)
+    pair.sides[1].channel = ch
+    out = pair.apply(1, ins.ActionReconnect())
+    assert [type(e.message).__name__ for e in out if isinstance(e, fx.Send)] == ["ChannelAccept"]
 
 
 def test_force_close_registers_latest_and_fails_in_flight() -> None:

@@ -23,9 +23,13 @@ import attrs
 from ...core.ids import Address, ChannelId
 from ...core.state import ChannelParams, State
 from ...crypto import SigningKey, verify
+from ..base import Signer
 
 PROTOCOL_VERSION = 1
 STATE_DOMAIN = b"p2p-channels/devnet/state"
+# The devnet adjudicator's address: ``ChannelParams.adjudicator`` of every devnet channel.
+# One adjudicator per chain, so a fixed name suffices; the chain id is bound separately.
+ADJUDICATOR = hashlib.sha256(b"p2p-channels/devnet/adjudicator/v1").digest()
 
 
 def state_layout(params: ChannelParams, state: State) -> bytes:
@@ -76,8 +80,14 @@ class DevnetScheme:
     def state_digest(self, params: ChannelParams, state: State) -> bytes:
         return hashlib.sha256(state_layout(params, state)).digest()
 
-    def sign(self, key: DevnetKey, params: ChannelParams, state: State) -> bytes:  # type: ignore[override]
+    def sign(self, key: Signer, params: ChannelParams, state: State) -> bytes:
         return key.sign_digest(self.state_digest(params, state))
 
     def verify(self, params: ChannelParams, state: State, signer: Address, signature: bytes) -> bool:
-        return verify(signer, self.state_digest(params, state), signature)
+        """Never raises: a state that cannot even be laid out (decoded from a hostile
+        source with out-of-range fields) simply does not verify."""
+        try:
+            digest = self.state_digest(params, state)
+        except (struct.error, ValueError, TypeError, UnicodeError):
+            return False
+        return verify(signer, digest, signature)

@@ -1,0 +1,292 @@
+"""``RemoteDevnet``: the ``Ledger`` of a devnet daemon, reached over libp2p.
+
+Keys stay here: each transaction is signed locally (nonce and chain id bound) and
+only its bytes travel. Errors come back as ``(code, message)`` and are re-raised as
+the same ``LedgerError`` subclass the daemon raised.
+
+Reconnection: reads retry once on a fresh stream; a transaction whose answer was
+lost raises ``LedgerUnavailable`` (it may or may not have been applied: look at the
+account's nonce or the event log). ``events()`` resubscribes from its last cursor
+after a daemon restart, so a watcher never misses or repeats an event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+import trio
+
+from ...chain.base import BadNonce, ChainEvent, ChannelOnChain, LedgerUnavailable, Signer, TooLarge
+from ...core.ids import NATIVE, Address, AssetId, ChannelId
+from ...errors import ChannelsError, LedgerError
+from ...net import Host, NetError, RpcRemoteError, open_host
+from ...net.rpc import RpcClient, open_rpc_client, open_subscription
+from . import rpc_codec as rc
+from . import tx as t
+from .ops import DevnetOps, Status
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+NONCE_RETRIES = 3
+DELIVERY_RETRIES = 3
+RESUBSCRIBE_MAX_DELAY = 2.0
+
+
+class RemoteDevnet(DevnetOps):
+    """A client of one devnet daemon; create it with ``open_remote_devnet``."""
+
+    def __init__(self, host: Host, address: str, peer_id: str, nursery: trio.Nursery, *, timeout: float) -> None:
+        self._host = host
+        self._address = address
+        self.peer_id = peer_id
+        self._nursery = nursery
+        self._timeout = timeout
+        self._client: RpcClient | None = None
+        self._client_scope: trio.CancelScope | None = None
+        self._connect_lock = trio.Lock()
+        self._key_locks: dict[Address, trio.Lock] = {}
+        self._nonces: dict[Address, int] = {}
+        self._chain_id: int | None = None
+
+    # --- transport -----------------------------------------------------------------------------
+
+    async def _run_client(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Own one RPC stream until cancelled; ``started((client, cancel_scope))`` once open."""
+        started = False
+        try:
+            async with AsyncExitStack() as stack:
+                client = await self._open_stream(stack, partial(open_rpc_client, self._host, self.peer_id,
+                                                                rc.RPC_PROTOCOL, timeout=self._timeout))
+                with trio.CancelScope() as scope:
+                    task_status.started((client, scope))
+                    started = True
+                    await trio.sleep_forever()
+        except ChannelsError as exc:
+            if not started:
+                raise
+            logger.debug("devnet rpc stream ended: %s", exc)
+
+    async def _open_stream(self, stack: AsyncExitStack, opener: Callable[[], AbstractAsyncContextManager[T]]) -> T:
+        """Open a stream to the daemon, dialing afresh once if the connection turns out dead.
+
+        After a daemon restart py-libp2p can keep the old connection looking alive until it
+        is used; a failed open drops it so the retry dials the new process."""
+        for attempt in (1, 2):
+            try:
+                await self._host.connect(self._address, timeout=self._timeout)
+                return await stack.enter_async_context(opener())
+            except NetError as exc:
+                if attempt == 2:
+                    raise LedgerUnavailable(f"cannot reach the devnet at {self._address}: {exc}") from None
+                with contextlib.suppress(ChannelsError):
+                    await self._host.disconnect(self.peer_id)
+        raise AssertionError("unreachable")
+
+    async def _get_client(self) -> RpcClient:
+        async with self._connect_lock:
+            if self._client is None or self._client.closed:
+                if self._client_scope is not None:
+                    self._client_scope.cancel()
+                self._client, self._client_scope = await self._nursery.start(self._run_client)
+            return self._client
+
+    async def _call(self, type_id: int, *fields: Any, idempotent: bool = True) -> list[Any]:
+        request = rc.encode_request(type_id, *fields)
+        for attempt in (1, 2):
+            client = await self._get_client()
+            try:
+                return rc.decode_response(await client.call(request))
+            except RpcRemoteError as exc:
+                raise LedgerError(f"the devnet failed the request: {exc}") from None
+            except NetError as exc:
+                if not idempotent or attempt == 2:
+                    raise LedgerUnavailable(f"no answer from the devnet at {self._address}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        if self._client_scope is not None:
+            self._client_scope.cancel()
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def status(self) -> Status:
+        height, time, chain_id, _adjudicator = await self._call(rc.STATUS)
+        self._chain_id = chain_id
+        return Status(height=height, time=time, chain_id=chain_id)
+
+    async def _get_chain_id(self) -> int:
+        if self._chain_id is None:
+            await self.status()
+        assert self._chain_id is not None
+        return self._chain_id
+
+    async def now(self) -> int:
+        return (await self.status()).time
+
+    async def nonce(self, account: Address) -> int:
+        (n,) = await self._call(rc.NONCE, account)
+        return int(n)
+
+    async def balance(self, account: Address, asset: AssetId = NATIVE) -> int:
+        (n,) = await self._call(rc.BALANCE, account, asset)
+        return int(n)
+
+    async def balances(self, account: Address) -> dict[AssetId, int]:
+        (f,) = await self._call(rc.BALANCES, account)
+        return rc.amounts_from_fields(f)
+
+    async def channel(self, channel_id: ChannelId) -> ChannelOnChain:
+        (f,) = await self._call(rc.CHANNEL, channel_id)
+        return rc.channel_from_fields(f)
+
+    async def secret_time(self, hashlock: bytes) -> int | None:
+        (time,) = await self._call(rc.SECRET_TIME, hashlock)
+        return None if time is None else int(time)
+
+    async def events_page(self, *, after: int = 0, limit: int = rc.MAX_EVENTS_PER_CALL) -> list[ChainEvent]:
+        """One page of stored events (polling alternative to ``events``)."""
+        (f,) = await self._call(rc.EVENTS, after, limit)
+        return rc.events_from_fields(f)
+
+    async def events(self, *, after: int = 0) -> AsyncIterator[ChainEvent]:
+        """Every event with cursor > ``after``, then new ones; survives daemon restarts."""
+        cursor, delay = after, 0.05
+        while True:
+            try:
+                async with AsyncExitStack() as stack:
+                    request = rc.encode_request(rc.SUBSCRIBE, cursor)
+                    sub = await self._open_stream(stack, partial(open_subscription, self._host, self.peer_id,
+                                                                 rc.EVENTS_PROTOCOL, request, timeout=self._timeout))
+                    async for frame in sub:
+                        ev = rc.decode_event(frame)
+                        if ev.cursor <= cursor:
+                            continue  # never repeat an event, whatever the server sends
+                        cursor, delay = ev.cursor, 0.05
+                        yield ev
+            except (NetError, LedgerError) as exc:
+                logger.info("devnet event stream interrupted (%s); resubscribing after %d", exc, cursor)
+            await trio.sleep(delay)
+            delay = min(delay * 2, RESUBSCRIBE_MAX_DELAY)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    async def faucet(self, to: Address, amount: int, asset: AssetId | str = NATIVE) -> int:
+        # The request id makes a retry after a lost answer mint nothing twice.
+        (balance,) = await self._call(rc.FAUCET, to, asset, amount, os.urandom(16))
+        return int(balance)
+
+    async def receipt(self, tx_digest: bytes) -> tuple[int, list[ChainEvent]] | None:
+        """``(height, events)`` if the transaction with this digest was applied, else None."""
+        height, events = await self._call(rc.RECEIPT, tx_digest)
+        return None if height is None else (int(height), rc.events_from_fields(events))
+
+    async def submit(self, tx: t.Tx) -> list[ChainEvent]:
+        """Send a transaction signed elsewhere, as is (no nonce management).
+
+        If the answer is lost (daemon restart, dropped connection), the receipt tells
+        whether it was applied; if not, the same bytes are sent again. The nonce makes
+        that safe: a transaction is applied at most once, whatever is retried."""
+        data = tx.to_bytes()
+        if len(data) > t.MAX_TX_SIZE:
+            raise TooLarge(f"the transaction is {len(data)} bytes; the devnet takes {t.MAX_TX_SIZE}")
+        lost = False
+        for attempt in range(DELIVERY_RETRIES):
+            try:
+                return await self.submit_bytes(data)
+            except LedgerUnavailable:
+                if attempt == DELIVERY_RETRIES - 1:
+                    raise
+                lost = True
+            except BadNonce:
+                if not lost:
+                    raise
+            found = await self.receipt(tx.digest)
+            if found is not None:
+                return found[1]  # the lost attempt was applied
+        raise AssertionError("unreachable")
+
+    async def submit_bytes(self, data: bytes) -> list[ChainEvent]:
+        (events,) = await self._call(rc.SUBMIT, data, idempotent=False)
+        return rc.events_from_fields(events)
+
+    async def call_raw(self, request: bytes) -> list[Any]:
+        """Send raw request bytes and decode the answer (tools and protocol tests)."""
+        client = await self._get_client()
+        try:
+            return rc.decode_response(await client.call(request))
+        except NetError as exc:
+            raise LedgerUnavailable(f"no answer from the devnet at {self._address}: {exc}") from None
+
+    async def _submit(self, key: Signer, op: t.Op) -> list[ChainEvent]:
+        chain_id = await self._get_chain_id()
+        account = key.address
+        async with self._key_locks.setdefault(account, trio.Lock()):
+            for attempt in range(NONCE_RETRIES):
+                nonce = self._nonces.get(account)
+                if nonce is None:
+                    nonce = await self.nonce(account)
+                try:
+                    events = await self.submit(t.sign_tx(key, chain_id=chain_id, nonce=nonce, op=op))
+                except BadNonce:
+                    # Another process used this key: refetch the nonce (nothing was applied).
+                    self._nonces.pop(account, None)
+                    if attempt == NONCE_RETRIES - 1:
+                        raise
+                    continue
+                except LedgerUnavailable:
+                    self._nonces.pop(account, None)
+                    raise
+                self._nonces[account] = nonce + 1
+                return events
+        raise AssertionError("unreachable")
+
+
+@asynccontextmanager
+async def open_remote_devnet(address: str, *, host: Host | None = None,
+                             timeout: float = 10.0) -> AsyncIterator[RemoteDevnet]:
+    """Connect to the devnet daemon at ``address`` (a full multiaddr with ``/p2p/<id>``).
+
+    Pass the node's ``host`` to share its connections; without one, a private host
+    with a throwaway identity (listening nowhere) is opened for the block."""
+    try:
+        async with _maybe_host(host) as h, trio.open_nursery() as nursery:
+            try:
+                peer_id = await h.connect(address, timeout=timeout)
+            except NetError as exc:
+                raise LedgerUnavailable(f"cannot reach the devnet at {address}: {exc}; is it running?") from None
+            remote = RemoteDevnet(h, address, peer_id, nursery, timeout=timeout)
+            try:
+                yield remote
+            finally:
+                await remote.aclose()
+    except BaseExceptionGroup as group:
+        # The nurseries wrap the caller's own error: hand back a lone error as itself,
+        # so ``except StaleVersion`` around the block works.
+        leaf = _sole_error(group)
+        if leaf is None:
+            raise
+        raise leaf from None
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
+        group = group.exceptions[0]
+    if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+        return group.exceptions[0]
+    return None
+
+
+@asynccontextmanager
+async def _maybe_host(host: Host | None) -> AsyncIterator[Host]:
+    if host is not None:
+        yield host
+        return
+    async with open_host(identity_seed=os.urandom(32), listen=[]) as own:
+        yield own

@@ -1,0 +1,192 @@
+"""The devnet as a shared daemon: one ``Devnet`` served over libp2p to many node processes.
+
+The data directory holds everything that must survive a restart:
+
+* ``devnet.db``     the ledger (SQLite, WAL, synchronous=FULL);
+* ``identity.key``  the libp2p identity seed (mode 0600): same peer id, same multiaddr;
+* ``devnet.addr``   the full multiaddr while the daemon runs (clients with ``--data-dir``);
+* ``devnet.lock``   held while running: two daemons on one ledger would fork it.
+
+Clients sign transactions locally; the daemon only verifies and applies them, so keys
+never leave the client. Requests are served concurrently per stream, but every ledger
+step is synchronous, so transactions apply one at a time in arrival order.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ...chain.base import Malformed
+from ...errors import ChannelsError, ConfigError, LedgerError
+from ...net import open_host
+from ...net.rpc import SendFn, serve_rpc, serve_subscription
+from . import rpc_codec as rc
+from .ledger import DEFAULT_CHAIN_ID, Devnet
+from .scheme import ADJUDICATOR
+
+logger = logging.getLogger(__name__)
+
+DB_FILE, IDENTITY_FILE, ADDR_FILE, LOCK_FILE = "devnet.db", "identity.key", "devnet.addr", "devnet.lock"
+MAX_PAGE_BYTES = 48 * 1024  # an EVENTS answer stays well under the 64 KiB frame cap
+
+
+@attrs.frozen(kw_only=True)
+class DaemonInfo:
+    """What a started daemon reports: where to reach it and which chain it runs."""
+
+    address: str  # full multiaddr, ending in /p2p/<peer id>
+    peer_id: str
+    chain_id: int
+    data_dir: Path
+
+
+class DevnetService:
+    """Answers devnet RPC requests from one ``Devnet``; never raises to the transport."""
+
+    def __init__(self, devnet: Devnet) -> None:
+        self.devnet = devnet
+
+    async def handle(self, request: bytes, peer_id: str = "") -> bytes:
+        try:
+            type_id, fields = rc.decode_request(request)
+            if type_id == rc.SUBSCRIBE:
+                raise Malformed("subscribe on the events protocol, not the rpc protocol")
+            return self._dispatch(type_id, fields)
+        except LedgerError as exc:
+            return rc.error(exc)
+        except ChannelsError as exc:  # storage failure: report it, keep serving
+            logger.error("devnet request failed: %s", exc)
+            err = LedgerError(f"{type(exc).__name__}: {exc}")
+            err.code = "internal"
+            return rc.error(err)
+        finally:
+            await trio.lowlevel.checkpoint()
+
+    def _dispatch(self, type_id: int, f: list[Any]) -> bytes:
+        d, store = self.devnet, self.devnet.store
+        if type_id == rc.STATUS:
+            head = d.head
+            return rc.ok(head.height, head.time, head.chain_id, ADJUDICATOR)
+        if type_id == rc.NONCE:
+            return rc.ok(store.nonce(f[0]))
+        if type_id == rc.BALANCE:
+            return rc.ok(store.balance(f[0], f[1]))
+        if type_id == rc.BALANCES:
+            return rc.ok(rc.amounts_fields(store.balances(f[0])))
+        if type_id == rc.CHANNEL:
+            return rc.ok(rc.channel_fields(d.channel_sync(f[0])))
+        if type_id == rc.SECRET_TIME:
+            secret = store.secret(f[0])
+            return rc.ok(None if secret is None else secret.time)
+        if type_id == rc.SUBMIT:
+            return rc.ok([rc.encode_event(e) for e in d.submit_bytes(f[0])])
+        if type_id == rc.FAUCET:
+            return rc.ok(d.faucet_sync(f[0], f[2], f[1], request_id=f[3]))
+        if type_id == rc.RECEIPT:
+            found = d.receipt(f[0])
+            if found is None:
+                return rc.ok(None, [])
+            return rc.ok(found[0], [rc.encode_event(e) for e in found[1]])
+        if type_id == rc.EVENTS:
+            return rc.ok(self._page(f[0], min(f[1], rc.MAX_EVENTS_PER_CALL)))
+        raise Malformed(f"unknown request type {type_id}")
+
+    def _page(self, after: int, limit: int) -> list[Any]:
+        out: list[Any] = []
+        size = 0
+        for ev in self.devnet.store.events_after(after, limit):
+            data = rc.encode_event(ev)
+            size += len(data)
+            if out and size > MAX_PAGE_BYTES:
+                break
+            out.append(data)
+        return out
+
+    async def subscribe(self, request: bytes, send: SendFn, peer_id: str = "") -> None:
+        """Push every event after the requested cursor, then new ones, until the client leaves."""
+        type_id, fields = rc.decode_request(request)
+        if type_id != rc.SUBSCRIBE:
+            raise Malformed("the events protocol takes one SUBSCRIBE request")
+        async with aclosing(self.devnet.events(after=fields[0])) as events:  # type: ignore[type-var]
+            async for ev in events:
+                await send(rc.encode_event(ev))
+
+
+@contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another devnet daemon is running on {data_dir}; stop it first") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def identity_seed(data_dir: Path) -> bytes:
+    """The daemon's libp2p identity, created once (mode 0600) so its peer id never changes."""
+    path = data_dir / IDENTITY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        seed = bytes.fromhex(path.read_text().strip())
+        if len(seed) != 32:
+            raise ConfigError(f"{path} does not hold a 32-byte hex seed") from None
+        return seed
+    seed = os.urandom(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(seed.hex() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return seed
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tcp/0", block_time: float = 1.0,
+                       chain_id: int = DEFAULT_CHAIN_ID,
+                       task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the daemon until cancelled; ``task_status.started(DaemonInfo)`` once it accepts clients.
+
+    ``chain_id`` applies when the data directory is new; afterwards the ledger keeps its own."""
+    if not block_time > 0:
+        raise ConfigError("--block-time must be positive")
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(data_dir):
+        seed = identity_seed(data_dir)
+        devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False)
+        addr_file = data_dir / ADDR_FILE
+        try:
+            devnet.mine()  # a block at start-up: the chain's time catches up with the clock
+            async with open_host(identity_seed=seed, listen=[listen]) as host:
+                service = DevnetService(devnet)
+                serve_rpc(host, rc.RPC_PROTOCOL, service.handle)
+                serve_subscription(host, rc.EVENTS_PROTOCOL, service.subscribe)
+                address = host.addresses[0]
+                write_atomic(addr_file, address + "\n")
+                task_status.started(DaemonInfo(address=address, peer_id=host.peer_id, chain_id=devnet.chain_id,
+                                               data_dir=data_dir))
+                try:
+                    while True:
+                        await trio.sleep(block_time)
+                        devnet.mine()
+                finally:
+                    addr_file.unlink(missing_ok=True)
+        finally:
+            devnet.close()

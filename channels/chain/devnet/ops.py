@@ -1,0 +1,72 @@
+"""The ``Ledger`` operations as typed transactions, shared by the in-process and remote devnet.
+
+Each method builds one operation and hands it to ``_submit``, which signs it with the
+caller's key (nonce and chain id bound) and applies it, locally or through the daemon.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ...chain.base import ChainEvent, Signer
+from ...core.ids import NATIVE, Address, AssetId, ChannelId
+from ...core.state import ChannelParams, SignedState, State
+from . import tx as t
+
+
+@attrs.frozen(kw_only=True)
+class Status:
+    """The head of the chain (``channels devnet status``)."""
+
+    height: int
+    time: int
+    chain_id: int
+
+
+class DevnetOps:
+    """Adjudicator and token operations over an abstract ``_submit``."""
+
+    async def _submit(self, key: Signer, op: t.Op) -> list[ChainEvent]:
+        raise NotImplementedError
+
+    async def deposit(self, key: Signer, channel_id: ChannelId, asset: AssetId, amount: int) -> None:
+        await self._submit(key, t.Deposit(channel_id=channel_id, asset=asset, amount=amount))
+
+    async def conclude(self, key: Signer, params: ChannelParams, signed: SignedState) -> None:
+        await self._submit(key, t.Conclude(params=params, signed=signed))
+
+    async def register(self, key: Signer, params: ChannelParams, signed: SignedState) -> None:
+        await self._submit(key, t.Register(params=params, signed=signed))
+
+    async def refute(self, key: Signer, params: ChannelParams, signed: SignedState) -> None:
+        await self._submit(key, t.Refute(params=params, signed=signed))
+
+    async def progress(self, key: Signer, params: ChannelParams, signed_prev: SignedState,
+                       next_state: State, mover: int, signature: bytes) -> None:
+        await self._submit(key, t.Progress(params=params, signed_prev=signed_prev, next_state=next_state,
+                                           mover=mover, signature=signature))
+
+    async def checkpoint(self, key: Signer, params: ChannelParams, signed: SignedState) -> None:
+        await self._submit(key, t.Checkpoint(params=params, signed=signed))
+
+    async def withdraw(self, key: Signer, params: ChannelParams) -> None:
+        await self._submit(key, t.Withdraw(params=params))
+
+    async def register_secret(self, key: Signer, preimage: bytes) -> None:
+        await self._submit(key, t.RegisterSecret(preimage=preimage))
+
+    async def transfer(self, key: Signer, to: Address, amount: int, asset: AssetId = NATIVE) -> None:
+        await self._submit(key, t.Transfer(to=to, asset=asset, amount=amount))
+
+    async def create_token(self, key: Signer, asset: AssetId | str) -> None:
+        """Create a custom token; ``key`` becomes its issuer (the only one who may mint it)."""
+        await self._submit(key, t.CreateToken(asset=AssetId(asset)))
+
+    async def mint(self, key: Signer, to: Address, amount: int, asset: AssetId | str) -> None:
+        await self._submit(key, t.Mint(to=to, asset=AssetId(asset), amount=amount))
+
+    async def send(self, key: Signer, op: Any) -> list[ChainEvent]:
+        """Submit any operation; returns the events it caused."""
+        return await self._submit(key, op)

@@ -1,0 +1,239 @@
+"""SQLite persistence of the devnet: every account, token, channel, deposit, secret,
+event and block, in one file.
+
+WAL with ``synchronous=FULL``: a transaction that returned has reached the disk, so
+it survives ``kill -9`` and power loss (DESIGN section 6: the records that decide
+disputes are never half-written). Each ledger transaction's ``Writes`` and its events
+go in one SQLite transaction: either all of it is visible, or none.
+
+Amounts are kept as decimal TEXT: SQLite integers are signed 64-bit, ledger amounts
+go up to 2^64-1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ... import encoding
+from ...chain.base import ChainEvent
+from ...core.ids import Address, AssetId, ChannelId
+from ...errors import ConfigError, StorageError
+from .events import decode_data, encode_data
+from .rules import ChannelRecord, DepositEntry, Secret, Writes
+
+SCHEMA_VERSION = 1
+_RECORD_MAX = 1 << 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (address BLOB PRIMARY KEY, nonce INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS balances (address BLOB NOT NULL, asset TEXT NOT NULL, amount TEXT NOT NULL,
+                                     PRIMARY KEY (address, asset));
+CREATE TABLE IF NOT EXISTS tokens (asset TEXT PRIMARY KEY, issuer BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (channel_id BLOB PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS deposits (seq INTEGER PRIMARY KEY AUTOINCREMENT, channel_id BLOB NOT NULL,
+                                     depositor BLOB NOT NULL, asset TEXT NOT NULL, amount TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deposits_by_channel ON deposits (channel_id, seq);
+CREATE TABLE IF NOT EXISTS secrets (hashlock BLOB PRIMARY KEY, preimage BLOB NOT NULL, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (cursor INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+                                   channel_id BLOB, data BLOB NOT NULL, height INTEGER NOT NULL,
+                                   time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS receipts (id BLOB PRIMARY KEY, height INTEGER NOT NULL, first_cursor INTEGER NOT NULL,
+                                     last_cursor INTEGER NOT NULL);
+"""
+
+
+class Store:
+    """The devnet's durable state; the only writer of its SQLite file.
+
+    Implements ``rules.View`` for reads. Not thread-safe: one trio thread owns it."""
+
+    def __init__(self, path: str | Path | None, *, chain_id: int, genesis_time: int) -> None:
+        try:
+            self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the devnet database at {path}: {exc}") from exc
+        with self._transaction():
+            meta = dict(self._db.execute("SELECT key, value FROM meta"))
+            if not meta:
+                meta = {"schema": SCHEMA_VERSION, "chain_id": chain_id, "height": 0, "time": genesis_time,
+                        "time_offset": 0}
+                self._db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                self._db.execute("INSERT INTO blocks VALUES (0, ?)", (genesis_time,))
+        if meta["schema"] != SCHEMA_VERSION:
+            raise ConfigError(f"devnet database has schema {meta['schema']}, this version reads {SCHEMA_VERSION}")
+        self._chain_id = int(meta["chain_id"])
+        self.height = int(meta["height"])
+        self.time = int(meta["time"])
+        self.time_offset = int(meta["time_offset"])
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE .. COMMIT, or ROLLBACK on any error: never half-applied."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"devnet database is busy or broken: {exc}") from exc
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise StorageError(f"devnet write failed: {exc}") from exc
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise StorageError(f"devnet commit failed: {exc}") from exc
+
+    # --- rules.View ----------------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> int:
+        return self._chain_id
+
+    def nonce(self, account: Address) -> int:
+        row = self._db.execute("SELECT nonce FROM accounts WHERE address = ?", (account,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def balance(self, account: Address, asset: AssetId) -> int:
+        row = self._db.execute("SELECT amount FROM balances WHERE address = ? AND asset = ?",
+                               (account, asset)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def balances(self, account: Address) -> dict[AssetId, int]:
+        rows = self._db.execute("SELECT asset, amount FROM balances WHERE address = ? ORDER BY asset", (account,))
+        return {AssetId(a): int(n) for a, n in rows if int(n)}
+
+    def token_issuer(self, asset: AssetId) -> Address | None:
+        row = self._db.execute("SELECT issuer FROM tokens WHERE asset = ?", (asset,)).fetchone()
+        return None if row is None else Address(row[0])
+
+    def assets(self) -> list[AssetId]:
+        return [AssetId(a) for (a,) in self._db.execute("SELECT asset FROM tokens ORDER BY asset")]
+
+    def channel(self, channel_id: ChannelId) -> ChannelRecord | None:
+        row = self._db.execute("SELECT record FROM channels WHERE channel_id = ?", (channel_id,)).fetchone()
+        if row is None:
+            return None
+        return ChannelRecord.from_fields(encoding.decode(row[0], max_size=_RECORD_MAX))
+
+    def deposits(self, channel_id: ChannelId) -> list[DepositEntry]:
+        rows = self._db.execute("SELECT depositor, asset, amount FROM deposits WHERE channel_id = ? ORDER BY seq",
+                                (channel_id,))
+        return [DepositEntry(depositor=Address(d), asset=AssetId(a), amount=int(n)) for d, a, n in rows]
+
+    def secret(self, hashlock: bytes) -> Secret | None:
+        row = self._db.execute("SELECT preimage, time FROM secrets WHERE hashlock = ?", (hashlock,)).fetchone()
+        return None if row is None else Secret(preimage=row[0], time=int(row[1]))
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def commit(self, w: Writes) -> list[ChainEvent]:
+        """Apply one transaction's writes and events atomically; return the stored events."""
+        db = self._db
+        with self._transaction():
+            db.executemany("INSERT OR REPLACE INTO balances VALUES (?, ?, ?)",
+                           [(a, s, str(n)) for (a, s), n in w.balances.items()])
+            db.executemany("INSERT OR REPLACE INTO accounts VALUES (?, ?)", w.nonces.items())
+            db.executemany("INSERT INTO tokens VALUES (?, ?)", w.tokens.items())
+            db.executemany("INSERT OR REPLACE INTO channels VALUES (?, ?)",
+                           [(cid, encoding.encode(r.to_fields())) for cid, r in w.channels.items()])
+            db.executemany("INSERT INTO deposits (channel_id, depositor, asset, amount) VALUES (?, ?, ?, ?)",
+                           [(cid, d.depositor, d.asset, str(d.amount)) for cid, d in w.deposits])
+            db.executemany("INSERT INTO secrets VALUES (?, ?, ?)",
+                           [(h, s.preimage, s.time) for h, s in w.secrets.items()])
+            out = []
+            for kind, cid, data in w.events:
+                cur = db.execute("INSERT INTO events (kind, channel_id, data, height, time) VALUES (?, ?, ?, ?, ?)",
+                                 (kind, cid, encode_data(kind, data), self.height, self.time))
+                out.append(ChainEvent(cursor=int(cur.lastrowid or 0), kind=kind, channel_id=cid, data=data,
+                                      height=self.height, time=self.time))
+            if w.receipt is not None:
+                first, last = (out[0].cursor, out[-1].cursor) if out else (0, -1)
+                db.execute("INSERT INTO receipts VALUES (?, ?, ?, ?)", (w.receipt, self.height, first, last))
+        return out
+
+    def receipt(self, receipt_id: bytes) -> tuple[int, list[ChainEvent]] | None:
+        """``(height, events)`` of an applied transaction or faucet request, or None."""
+        row = self._db.execute("SELECT height, first_cursor, last_cursor FROM receipts WHERE id = ?",
+                               (receipt_id,)).fetchone()
+        if row is None:
+            return None
+        height, first, last = row
+        return int(height), self.events_after(first - 1, max(0, last - first + 1)) if last >= first else []
+
+    def mine(self, time: int) -> None:
+        """Append a block at ``time`` (never before the previous block)."""
+        time = max(time, self.time)
+        with self._transaction():
+            self._db.execute("INSERT INTO blocks VALUES (?, ?)", (self.height + 1, time))
+            self._db.executemany("UPDATE meta SET value = ? WHERE key = ?",
+                                 [(self.height + 1, "height"), (time, "time")])
+        self.height += 1
+        self.time = time
+
+    def set_time_offset(self, offset: int) -> None:
+        with self._transaction():
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'time_offset'", (offset,))
+        self.time_offset = offset
+
+    # --- event log -----------------------------------------------------------------------------
+
+    def events_after(self, cursor: int, limit: int = 256) -> list[ChainEvent]:
+        rows = self._db.execute("SELECT cursor, kind, channel_id, data, height, time FROM events WHERE cursor > ? "
+                                "ORDER BY cursor LIMIT ?", (cursor, limit))
+        return [ChainEvent(cursor=c, kind=k, channel_id=None if cid is None else ChannelId(cid),
+                           data=decode_data(k, d), height=h, time=t) for c, k, cid, d, h, t in rows]
+
+    def last_cursor(self) -> int:
+        row = self._db.execute("SELECT MAX(cursor) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def digest(self, *, with_head: bool = True) -> bytes:
+        """SHA-256 over every table in a fixed order: equal digests mean equal ledgers.
+
+        ``with_head=False`` leaves out the blocks and the head's height and time, which
+        a daemon's miner changes on its own (tests compare the rest around a refusal)."""
+        return ledger_digest(self._db, with_head=with_head)
+
+
+def ledger_digest(db: sqlite3.Connection, *, with_head: bool = True) -> bytes:
+    h = hashlib.sha256()
+    for table, order in _DIGEST_TABLES:
+        if table == "blocks" and not with_head:
+            continue
+        h.update(table.encode())
+        for row in db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+            if table == "meta" and not with_head and row[0] in ("height", "time"):
+                continue
+            h.update(encoding.encode(list(row)))
+    return h.digest()
+
+
+def file_digest(path: str | Path, *, with_head: bool = True) -> bytes:
+    """The digest of a ledger file another process (a running daemon) owns, read-only."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("BEGIN")  # one snapshot for every table
+        return ledger_digest(db, with_head=with_head)
+    finally:
+        db.close()
+
+
+_DIGEST_TABLES = (("meta", "key"), ("accounts", "address"), ("balances", "address, asset"), ("tokens", "asset"),
+                  ("channels", "channel_id"), ("deposits", "seq"), ("secrets", "hashlock"), ("events", "cursor"),
+                  ("receipts", "id"), ("blocks", "height"))

@@ -1,0 +1,431 @@
+"""JSON-RPC 2.0 control socket of a node daemon (DESIGN section 7, after Core Lightning).
+
+One Unix socket, ``DIR/rpc.sock`` (mode 0600: whoever can open it controls the
+node's funds). Requests and responses are newline-delimited JSON; one connection
+may carry many requests, answered in order. Method names are the CLI command
+names, so ``channels pay-direct`` and ``{"method": "pay-direct"}`` are one thing.
+
+Every failure becomes a JSON-RPC error; a ``ChannelsError`` keeps its class name
+in ``data.type`` so clients can tell an unknown channel from a missing peer.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import socket
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import __version__
+from .core.ids import NATIVE, AssetId
+from .errors import ChannelsError, ConfigError, LocalProtocolError
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger("channels.rpc")
+
+MAX_REQUEST = 1 << 20  # bytes per request line: a control socket has no use for more
+MAX_RESPONSE = 64 << 20  # a client's bound on one answer (list-channels may be long)
+PAY_TIMEOUT = 60.0
+FORCE_CLOSE_TIMEOUT = 30.0
+L1_READ_TIMEOUT = 10.0
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
+APP_ERROR = -32000  # a ChannelsError: the request was understood and refused
+
+
+class NodeNotRunning(ChannelsError):
+    """No daemon answers on the data dir's control socket."""
+
+
+class NodeAlreadyRunning(ConfigError):
+    """A live daemon already serves this data dir."""
+
+
+class InvalidParams(LocalProtocolError):
+    """A method was called with missing, unknown or ill-typed parameters."""
+
+
+class RpcFailed(ChannelsError):
+    """The daemon answered a call with an error; ``type`` is its error class name."""
+
+    def __init__(self, message: str, *, code: int, type: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.type = type
+        self.data = data
+
+
+def not_running(path: Path) -> NodeNotRunning:
+    d = path.parent
+    return NodeNotRunning(f"no node is running in {d} (start one with: channels node start --data-dir {d} ...)")
+
+
+# --- parameters ----------------------------------------------------------------------------------
+
+
+class Params:
+    """Typed access to a request's ``params`` object; anything wrong is ``InvalidParams``."""
+
+    def __init__(self, raw: Any, allowed: tuple[str, ...]) -> None:
+        if raw is None:
+            raw = {}
+        if isinstance(raw, list):
+            if len(raw) > len(allowed):
+                raise InvalidParams(f"at most {len(allowed)} positional parameters")
+            raw = dict(zip(allowed, raw, strict=False))
+        if not isinstance(raw, dict):
+            raise InvalidParams("params must be an object")
+        unknown = set(raw) - set(allowed)
+        if unknown:
+            raise InvalidParams(f"unknown parameter(s): {', '.join(sorted(map(str, unknown)))}")
+        self._raw = raw
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._raw.get(name, default)
+        if not isinstance(value, str) or not value:
+            raise InvalidParams(f"{name} must be a non-empty string")
+        return value
+
+    def integer(self, name: str, default: int | None = None, *, minimum: int = 1) -> int:
+        value = self._raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise InvalidParams(f"{name} must be an integer >= {minimum}")
+        return value
+
+    def optional_integer(self, name: str, *, minimum: int = 1) -> int | None:
+        return None if self._raw.get(name) is None else self.integer(name, minimum=minimum)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self._raw.get(name, default)
+        if not isinstance(value, bool):
+            raise InvalidParams(f"{name} must be true or false")
+        return value
+
+
+# --- methods -------------------------------------------------------------------------------------
+
+Method = Callable[["Node", Params], Awaitable[dict[str, Any]]]
+METHODS: dict[str, tuple[tuple[str, ...], Method]] = {}
+
+
+def method(name: str, *params: str) -> Callable[[Method], Method]:
+    def register(fn: Method) -> Method:
+        METHODS[name] = (params, fn)
+        return fn
+
+    return register
+
+
+def _channel_json(node: Node, channel_id: bytes) -> dict[str, Any]:
+    cid = channel_id.hex()
+    return next(c.as_json() for c in node.list_channels() if c.channel_id == cid)
+
+
+async def _l1_balances(node: Node) -> dict[str, int]:
+    with trio.fail_after(L1_READ_TIMEOUT):
+        balances = getattr(node.ledger, "balances", None)
+        if balances is not None:
+            return {str(k): int(v) for k, v in (await balances(node.l1_address)).items()}
+        return {NATIVE: await node.ledger.balance(node.l1_address, NATIVE)}
+
+
+@method("getinfo")
+async def _getinfo(node: Node, p: Params) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "peer_id": node.peer_id, "addresses": node.addresses, "l1_account": node.l1_address.hex(),
+        "num_channels": len(node.list_channels()), "chain_id": node.chain_id, "version": __version__,
+        "data_dir": str(node.config.data_dir)}
+    try:
+        result["l1_balances"] = await _l1_balances(node)
+    except (ChannelsError, trio.TooSlowError) as exc:  # status must work while the L1 is away
+        result["l1_balances"] = {}
+        result["l1_error"] = str(exc) or "the L1 did not answer in time"
+    return result
+
+
+@method("connect", "address")
+async def _connect(node: Node, p: Params) -> dict[str, Any]:
+    return {"peer_id": await node.connect(p.text("address"))}
+
+
+@method("open", "peer_id", "amount", "asset", "challenge_duration")
+async def _open(node: Node, p: Params) -> dict[str, Any]:
+    peer_id, amount, asset = p.text("peer_id"), p.integer("amount"), AssetId(p.text("asset", NATIVE))
+    challenge_duration = p.optional_integer("challenge_duration")
+    cid = await node.open_channel(peer_id, amount, asset=asset, challenge_duration=challenge_duration)
+    return _channel_json(node, cid)
+
+
+@method("pay-direct", "channel_id", "amount")
+async def _pay(node: Node, p: Params) -> dict[str, Any]:
+    prefix, amount = p.text("channel_id"), p.integer("amount")
+    cid = node.find_channel(prefix)
+    with trio.move_on_after(PAY_TIMEOUT):
+        version = await node.pay(cid, amount)
+        info = _channel_json(node, cid)
+        return {"channel_id": cid.hex(), "version": int(version), "amount": amount,
+                "balance": info["balance"], "peer_balance": info["peer_balance"]}
+    raise LocalProtocolError(f"the peer did not countersign within {PAY_TIMEOUT:g} s; the payment may still "
+                             "complete (see list-channels)")
+
+
+@method("list-channels")
+async def _list_channels(node: Node, p: Params) -> dict[str, Any]:
+    return {"channels": [c.as_json() for c in node.list_channels()]}
+
+
+@method("close", "channel_id", "force")
+async def _close(node: Node, p: Params) -> dict[str, Any]:
+    prefix, force = p.text("channel_id"), p.flag("force")
+    cid = node.find_channel(prefix)
+    if not force:
+        await node.close(cid)
+        return _channel_json(node, cid)
+    await node.close(cid, force=True, wait=False)
+    # Return once the L1 holds the registration (or conclusion): the window is then running.
+    result = _channel_json(node, cid)
+    result["registered"] = False
+    with trio.move_on_after(FORCE_CLOSE_TIMEOUT):
+        while True:
+            try:
+                on_chain = await node.ledger.channel(cid)
+            except ChannelsError as exc:  # the close is under way whatever the L1 read says
+                log.info("force-close of %s: cannot read the L1 yet: %s", cid.hex()[:12], exc)
+            else:
+                if on_chain.registered is not None or on_chain.withdrawn:
+                    result.update(_channel_json(node, cid), registered=True, deadline=on_chain.deadline)
+                    break
+            await trio.sleep(0.2)
+    return result
+
+
+@method("stop")
+async def _stop(node: Node, p: Params) -> dict[str, Any]:
+    return {"stopping": True}  # the connection handler sets ``node.stopped`` once this is sent
+
+
+# --- server --------------------------------------------------------------------------------------
+
+
+def _error(code: int, message: str, type_: str | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if type_ is not None:
+        err["data"] = {"type": type_}
+    return err
+
+
+async def handle_request(node: Node, request: Any) -> dict[str, Any] | None:
+    """Answer one decoded request object (None for a notification). Never raises."""
+    if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
+        return {"jsonrpc": "2.0", "id": None, "error": _error(INVALID_REQUEST, "not a JSON-RPC 2.0 request")}
+    rid = request.get("id")
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float))):
+        return {"jsonrpc": "2.0", "id": None, "error": _error(INVALID_REQUEST, "id must be a string or a number")}
+    name = request["method"]
+    entry = METHODS.get(name)
+    if entry is None:
+        error = _error(METHOD_NOT_FOUND, f"unknown method {name!r}; methods: {', '.join(sorted(METHODS))}")
+    else:
+        allowed, fn = entry
+        try:
+            result = await fn(node, Params(request.get("params"), allowed))
+        except InvalidParams as exc:
+            error = _error(INVALID_PARAMS, f"{name}: {exc}", type(exc).__name__)
+        except ChannelsError as exc:
+            error = _error(APP_ERROR, str(exc) or type(exc).__name__, type(exc).__name__)
+        except trio.TooSlowError:
+            error = _error(APP_ERROR, f"{name} timed out; see list-channels for the current state", "Timeout")
+        except Exception as exc:
+            log.exception("rpc %s failed", name)
+            error = _error(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}", type(exc).__name__)
+        else:
+            return {"jsonrpc": "2.0", "id": rid, "result": result} if "id" in request else None
+    return {"jsonrpc": "2.0", "id": rid, "error": error} if "id" in request else None
+
+
+async def _answer(node: Node, line: bytes) -> tuple[Any, bool]:
+    """The response to one request line (None: nothing to send) and whether it asked to stop."""
+    try:
+        request = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return {"jsonrpc": "2.0", "id": None, "error": _error(PARSE_ERROR, f"invalid JSON: {exc}")}, False
+    if isinstance(request, list):  # a batch
+        if not request:
+            return {"jsonrpc": "2.0", "id": None, "error": _error(INVALID_REQUEST, "empty batch")}, False
+        answers = [await handle_request(node, r) for r in request]
+        stop = any(isinstance(r, dict) and r.get("method") == "stop" for r in request)
+        return [a for a in answers if a is not None] or None, stop
+    response = await handle_request(node, request)
+    return response, isinstance(request, dict) and request.get("method") == "stop" and "error" not in (response or {})
+
+
+async def _serve_connection(node: Node, stream: trio.SocketStream) -> None:
+    buffer = bytearray()
+    async with stream:
+        while True:
+            newline = buffer.find(b"\n")
+            if newline < 0:
+                if len(buffer) > MAX_REQUEST:
+                    # No way to find the next request boundary: answer and hang up.
+                    error = _error(INVALID_REQUEST, f"request larger than {MAX_REQUEST} bytes")
+                    await _send(stream, {"jsonrpc": "2.0", "id": None, "error": error})
+                    return
+                try:
+                    chunk = await stream.receive_some(65536)
+                except trio.BrokenResourceError:
+                    return
+                if not chunk:
+                    return
+                buffer += chunk
+                continue
+            line = bytes(buffer[:newline])
+            del buffer[:newline + 1]
+            if not line.strip():
+                continue
+            if len(line) > MAX_REQUEST:
+                response: Any = {"jsonrpc": "2.0", "id": None,
+                                 "error": _error(INVALID_REQUEST, f"request larger than {MAX_REQUEST} bytes")}
+                stop = False
+            else:
+                response, stop = await _answer(node, line)
+            if response is not None:
+                try:
+                    await _send(stream, response)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+            if stop:
+                log.info("stop requested over rpc")
+                node.stopped.set()
+
+
+async def _send(stream: trio.SocketStream, response: Any) -> None:
+    await stream.send_all(json.dumps(response, separators=(",", ":")).encode() + b"\n")
+
+
+def _socket_alive(path: Path) -> bool:
+    """Whether something accepts connections on ``path`` (a stale file refuses them)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2.0)
+        probe.connect(str(path))
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
+            return False
+        raise ConfigError(f"cannot check {path}: {exc.strerror or exc}") from None
+    finally:
+        probe.close()
+    return True
+
+
+def claim_socket_path(path: Path) -> None:
+    """Refuse if a live daemon answers on ``path``; remove a stale socket file."""
+    _check_length(path)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError(f"{path} exists and is not a socket; remove it")
+    if _socket_alive(path):
+        raise NodeAlreadyRunning(f"a node is already running in {path.parent} (stop it with: "
+                                 f"channels --data-dir {path.parent} stop)")
+    path.unlink(missing_ok=True)
+
+
+def _check_length(path: Path) -> None:
+    if len(os.fsencode(path)) >= 104:  # sun_path: 108 bytes on Linux, 104 on BSDs
+        raise ConfigError(f"{path} is too long for a Unix socket; use a shorter --data-dir")
+
+
+def _bind(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # created 0600 at once: no window where others may connect
+    try:
+        sock.bind(str(path))
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(16)
+    return sock
+
+
+async def serve_rpc(node: Node, path: Path | str, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve the control socket until cancelled; ``started()`` once it accepts connections.
+
+    A ``stop`` request is answered, then ``node.stopped`` is set: the daemon shuts down."""
+    path = Path(path)
+    claim_socket_path(path)
+    listener = trio.SocketListener(trio.socket.from_stdlib_socket(_bind(path)))
+    try:
+        async with listener, trio.open_nursery() as nursery:
+            task_status.started()
+            log.info("rpc listening on %s", path)
+            await trio.serve_listeners(lambda stream: _serve_connection(node, stream), [listener],
+                                       handler_nursery=nursery)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# --- client --------------------------------------------------------------------------------------
+
+
+async def call(path: Path | str, method: str, params: dict[str, Any] | None = None) -> Any:
+    """Call one method on the daemon at ``path``; return its result or raise its error."""
+    path = Path(path)
+    _check_length(path)
+    try:
+        stream = await trio.open_unix_socket(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise not_running(path) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
+            raise not_running(path) from None
+        raise ConfigError(f"cannot open {path}: {exc.strerror or exc}") from None
+    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
+    async with stream:
+        await stream.send_all(json.dumps(request).encode() + b"\n")
+        buffer = bytearray()
+        while b"\n" not in buffer:
+            if len(buffer) > MAX_RESPONSE:
+                raise RpcFailed("the node's answer is too large", code=INTERNAL_ERROR, type="TooLarge")
+            try:
+                chunk = await stream.receive_some(65536)
+            except trio.BrokenResourceError:
+                chunk = b""
+            if not chunk:
+                raise RpcFailed(f"the node closed the connection without answering {method}",
+                                code=INTERNAL_ERROR, type="ConnectionClosed")
+            buffer += chunk
+    try:
+        response = json.loads(buffer[:buffer.index(b"\n")])
+    except ValueError as exc:
+        raise RpcFailed(f"the node sent invalid JSON: {exc}", code=PARSE_ERROR, type="ParseError") from None
+    if not isinstance(response, dict):
+        raise RpcFailed("the node sent a malformed answer", code=INVALID_REQUEST, type="InvalidResponse")
+    error = response.get("error")
+    if error is not None:
+        if not isinstance(error, dict):
+            error = {"message": str(error)}
+        data = error["data"] if isinstance(error.get("data"), dict) else {}
+        raise RpcFailed(str(error.get("message", "unknown error")), code=int(error.get("code", INTERNAL_ERROR)),
+                        type=str(data.get("type", "Error")), data=error.get("data"))
+    return response.get("result")
+
+
+def call_sync(path: Path | str, method: str, params: dict[str, Any] | None = None) -> Any:
+    """``call`` for the CLI: one short trio run per command."""
+    return trio.run(call, path, method, params)
