@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,12 +24,12 @@ from pathlib import Path
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from channels.chain.devnet import rpc_codec as rc  # noqa: E402
 from channels.chain.devnet import tx as t  # noqa: E402
 from channels.chain.devnet.client import open_remote_devnet  # noqa: E402
-from channels.chain.devnet.daemon import serve_devnet  # noqa: E402
 from channels.chain.devnet.ledger import Devnet  # noqa: E402
 from channels.chain.devnet.scheme import DevnetKey  # noqa: E402
 from channels.core.ids import NATIVE  # noqa: E402
@@ -78,38 +80,47 @@ def in_process_tps(path: Path, seconds: float) -> dict[str, float]:
     return {"tx": n, "seconds": round(elapsed, 3), "tx_per_s": round(n / elapsed, 1)}
 
 
-async def daemon_tps(data_dir: Path, seconds: float, senders: int) -> dict[str, object]:
-    """Through a daemon (same process, own host) with ``senders`` concurrent accounts."""
-    async with trio.open_nursery() as nursery:
-        info = await nursery.start(lambda task_status: serve_devnet(data_dir, block_time=1.0, task_status=task_status))
-        async with open_remote_devnet(info.address) as dn:
-            keys = [DevnetKey.from_label(f"sender-{i}") for i in range(senders)]
-            sink = DevnetKey.from_label("sink").address
-            for key in keys:
-                await dn.faucet(key.address, 10**15)
-            # one round trip (a STATUS call), the floor for a single sequential sender
-            n, start = 0, time.perf_counter()
-            while time.perf_counter() - start < 1.0:
-                await dn.call_raw(rc.encode_request(rc.STATUS))
-                n += 1
-            rtt_ms = 1000 * (time.perf_counter() - start) / n
+def start_daemon(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """``channels devnet start`` as its own process, as nodes use it; returns (process, multiaddr)."""
+    cmd = [sys.executable, "-m", "channels.cli", "devnet", "start", "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "/p2p/" not in line:
+        proc.kill()
+        raise SystemExit(f"the devnet daemon did not start: {line!r}")
+    return proc, line.split()[-1]
 
-            counts = [0] * senders
-            deadline = time.perf_counter() + seconds
 
-            async def send(i: int) -> None:
-                while time.perf_counter() < deadline:
-                    await dn.transfer(keys[i], sink, 1)
-                    counts[i] += 1
+async def daemon_tps(address: str, seconds: float, senders: int) -> dict[str, object]:
+    """Through a daemon process, with ``senders`` accounts sending concurrently over one client."""
+    async with open_remote_devnet(address) as dn:
+        keys = [DevnetKey.from_label(f"sender-{i}") for i in range(senders)]
+        sink = DevnetKey.from_label("sink").address
+        for key in keys:
+            await dn.faucet(key.address, 10**15)
+        # one round trip (a STATUS call), the floor for a single sequential sender
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 1.0:
+            await dn.call_raw(rc.encode_request(rc.STATUS))
+            n += 1
+        rtt_ms = 1000 * (time.perf_counter() - start) / n
 
-            start = time.perf_counter()
-            async with trio.open_nursery() as senders_nursery:
-                for i in range(senders):
-                    senders_nursery.start_soon(send, i)
-            elapsed = time.perf_counter() - start
-            total = sum(counts)
-            assert await dn.balance(sink) == total
-        nursery.cancel_scope.cancel()
+        counts = [0] * senders
+        deadline = time.perf_counter() + seconds
+
+        async def send(i: int) -> None:
+            while time.perf_counter() < deadline:
+                await dn.transfer(keys[i], sink, 1)
+                counts[i] += 1
+
+        start = time.perf_counter()
+        async with trio.open_nursery() as senders_nursery:
+            for i in range(senders):
+                senders_nursery.start_soon(send, i)
+        elapsed = time.perf_counter() - start
+        total = sum(counts)
+        assert await dn.balance(sink) == total
     return {"tx": total, "seconds": round(elapsed, 3), "tx_per_s": round(total / elapsed, 1), "senders": senders,
             "rpc_round_trip_ms": round(rtt_ms, 3)}
 
@@ -124,7 +135,12 @@ def main() -> None:
         commit_rate = sqlite_commits_per_s(root / "raw.db", 1.0)
         verify_rate = verifies_per_s(1.0)
         local = in_process_tps(root / "inproc.db", args.seconds)
-        remote = trio.run(daemon_tps, root / "daemon", args.seconds, args.senders)
+        proc, address = start_daemon(root / "daemon")
+        try:
+            remote = trio.run(daemon_tps, address, args.seconds, args.senders)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
     bound = 1 / (1 / commit_rate + 1 / verify_rate)  # one commit and one verify per transaction, in series
     result = {
         "benchmark": "devnet",

@@ -54,8 +54,10 @@ class PeerLink:
     """Our outbound side towards one peer: a queue of frames and the task that sends them."""
 
     def __init__(self, peer_id: str, transport: Transport, init_frame: Callable[[], bytes],
-                 on_up: Callable[[str], Awaitable[None]], reconnect_interval: float) -> None:
+                 on_up: Callable[[str], Awaitable[None]], reconnect_interval: float,
+                 addresses: Callable[[], list[str]] = list) -> None:
         self.peer_id = peer_id
+        self._addresses = addresses
         self._transport = transport
         self._init_frame = init_frame
         self._on_up = on_up
@@ -75,6 +77,7 @@ class PeerLink:
         delay = self._interval
         while True:
             try:
+                await self._dial()
                 stream = await self._transport.open_stream(self.peer_id, PROTOCOL_CHANNEL)
             except ChannelsError as exc:
                 log.debug("link to %s not up: %s", self.peer_id, exc)
@@ -102,6 +105,17 @@ class PeerLink:
                             await stream.reset()
                         except ChannelsError:
                             pass
+
+    async def _dial(self) -> None:
+        """After a restart the transport knows no address: use the ones the peer announced."""
+        if self._transport.is_connected(self.peer_id):
+            return
+        for address in self._addresses():
+            try:
+                await self._transport.connect(address)
+                return
+            except ChannelsError as exc:
+                log.debug("dialing %s at %s failed: %s", self.peer_id, address, exc)
 
     async def _watch_disconnect(self, scope: trio.CancelScope) -> None:
         """A dead connection is noticed even when we have nothing to send."""

@@ -271,10 +271,14 @@ class Node:
         link = self._links.get(peer_id)
         if link is None:
             link = PeerLink(peer_id, self.transport, self._init_frame, self._on_link_up,
-                            self.config.reconnect_interval)
+                            self.config.reconnect_interval, addresses=lambda: self._peer_addresses(peer_id))
             self._links[peer_id] = link
             self._nursery.start_soon(link.run)
         return link
+
+    def _peer_addresses(self, peer_id: str) -> list[str]:
+        info = self._peers.get(peer_id)
+        return [a if "/p2p/" in a else f"{a}/p2p/{peer_id}" for a in (info.addresses if info else [])]
 
     async def _on_link_up(self, peer_id: str) -> None:
         await self._inputs.send(PeerUpItem(peer_id=peer_id))

@@ -12,7 +12,6 @@ after a daemon restart, so a watcher never misses or repeats an event.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -74,20 +73,12 @@ class RemoteDevnet(DevnetOps):
             logger.debug("devnet rpc stream ended: %s", exc)
 
     async def _open_stream(self, stack: AsyncExitStack, opener: Callable[[], AbstractAsyncContextManager[T]]) -> T:
-        """Open a stream to the daemon, dialing afresh once if the connection turns out dead.
-
-        After a daemon restart py-libp2p can keep the old connection looking alive until it
-        is used; a failed open drops it so the retry dials the new process."""
-        for attempt in (1, 2):
-            try:
-                await self._host.connect(self._address, timeout=self._timeout)
-                return await stack.enter_async_context(opener())
-            except NetError as exc:
-                if attempt == 2:
-                    raise LedgerUnavailable(f"cannot reach the devnet at {self._address}: {exc}") from None
-                with contextlib.suppress(ChannelsError):
-                    await self._host.disconnect(self.peer_id)
-        raise AssertionError("unreachable")
+        """Enter a stream context on ``stack``; ``Host.open_stream`` re-dials a restarted daemon."""
+        try:
+            await self._host.connect(self._address, timeout=self._timeout)
+            return await stack.enter_async_context(opener())
+        except NetError as exc:
+            raise LedgerUnavailable(f"cannot reach the devnet at {self._address}: {exc}") from None
 
     async def _get_client(self) -> RpcClient:
         async with self._connect_lock:

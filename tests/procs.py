@@ -1,0 +1,101 @@
+"""Real processes for end-to-end tests: a devnet daemon and node daemons on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import trio
+
+from channels.rpc import NodeNotRunning, RpcFailed, call
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+CLI = [sys.executable, "-m", "channels.cli"]
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args!r} exited with {proc.returncode}")
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not appear within {timeout}s")
+
+
+class Proc:
+    """One daemon subprocess logging to ``log``; ``kill9`` and ``stop`` are idempotent."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.args = args
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([*CLI, *self.args], stdout=out, stderr=subprocess.STDOUT, env=ENV,
+                                         cwd=REPO)
+        return self.proc
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+
+class DevnetProc(Proc):
+    def __init__(self, data_dir: Path, *, block_time: float = 0.2) -> None:
+        super().__init__(["devnet", "start", "--data-dir", str(data_dir), "--listen", LOOPBACK,
+                          "--block-time", str(block_time)], data_dir.parent / f"{data_dir.name}.log")
+        self.data_dir = data_dir
+
+    def start_and_wait(self, timeout: float = 30) -> str:
+        self.start()
+        assert self.proc is not None
+        return wait_for_file(self.data_dir / "devnet.addr", self.proc, timeout)
+
+
+class NodeProc(Proc):
+    def __init__(self, data_dir: Path, devnet: str) -> None:
+        super().__init__(["node", "start", "--data-dir", str(data_dir), "--listen", LOOPBACK, "--devnet", devnet,
+                          "--log-level", os.environ.get("CHANNELS_TEST_LOG", "info")],
+                         data_dir.parent / f"{data_dir.name}.log")
+        self.data_dir = data_dir
+
+    @property
+    def rpc(self) -> Path:
+        return self.data_dir / "rpc.sock"
+
+    async def start_and_wait(self, timeout: float = 40) -> dict[str, object]:
+        """Start (or restart) and return ``getinfo`` once the control socket answers."""
+        self.start()
+        with trio.fail_after(timeout):
+            while True:
+                assert self.proc is not None and self.proc.poll() is None, f"node exited: {self.log.read_text()[-2000:]}"
+                try:
+                    info = await call(self.rpc, "getinfo")
+                    return info  # type: ignore[no-any-return]
+                except (NodeNotRunning, RpcFailed):
+                    await trio.sleep(0.1)
+
+    async def call(self, method: str, **params: object) -> object:
+        return await call(self.rpc, method, dict(params))
