@@ -1,7 +1,8 @@
 """``channels demo``: a short, readable story of the network at work.
 
-At this stage two channel cores run in one process: open, payments both ways
-through the real wire encoding, a cooperative close.
+By default it runs the real thing (``demo_network``): a devnet daemon and three
+node processes on loopback. ``--core`` shows the sans-I/O core alone: two cores in
+one process, relayed by hand through the real wire encoding.
 """
 
 from __future__ import annotations
@@ -39,10 +40,16 @@ def run_core_demo(payments: int = 20, seed: int = 7) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    return run_core_demo(payments=args.payments)
+    if args.core:
+        return run_core_demo(payments=args.payments)
+    from .demo_network import run_network_demo
+
+    return run_network_demo(keep=args.keep)
 
 
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("demo", parents=[common], help="run a live demo of the network")
-    p.add_argument("--payments", type=int, default=12, help="number of payments to make")
+    p.add_argument("--core", action="store_true", help="only the in-process core demo (no processes)")
+    p.add_argument("--payments", type=int, default=12, help="payments in the --core demo")
+    p.add_argument("--keep", action="store_true", help="keep the demo's data dirs and logs")
     p.set_defaults(func=_cmd_demo)

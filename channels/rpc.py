@@ -359,7 +359,7 @@ def _bind(path: Path) -> socket.socket:
     finally:
         os.umask(old)
     os.chmod(path, 0o600)
-    sock.listen(16)
+    sock.listen(256)  # scripts fire many calls at once
     return sock
 
 
@@ -397,7 +397,11 @@ async def call(path: Path | str, method: str, params: dict[str, Any] | None = No
         raise ConfigError(f"cannot open {path}: {exc.strerror or exc}") from None
     request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
     async with stream:
-        await stream.send_all(json.dumps(request).encode() + b"\n")
+        try:
+            await stream.send_all(json.dumps(request).encode() + b"\n")
+        except trio.BrokenResourceError:
+            raise RpcFailed(f"the node closed the connection before {method} was sent",
+                            code=INTERNAL_ERROR, type="ConnectionClosed") from None
         buffer = bytearray()
         while b"\n" not in buffer:
             if len(buffer) > MAX_RESPONSE:
