@@ -23,7 +23,7 @@ import trio
 
 from ...chain.base import BadNonce, ChainEvent, ChannelOnChain, LedgerUnavailable, Signer, TooLarge
 from ...core.ids import NATIVE, Address, AssetId, ChannelId
-from ...errors import ChannelsError, LedgerError
+from ...errors import LedgerError
 from ...net import Host, NetError, RpcRemoteError, open_host
 from ...net.rpc import RpcClient, open_rpc_client, open_subscription
 from . import rpc_codec as rc
@@ -67,10 +67,12 @@ class RemoteDevnet(DevnetOps):
                     task_status.started((client, scope))
                     started = True
                     await trio.sleep_forever()
-        except ChannelsError as exc:
+        except Exception as exc:
             if not started:
                 raise
-            logger.debug("devnet rpc stream ended: %s", exc)
+            # The stream's failure must not take the caller's block down: the client is
+            # marked closed, and the next call opens a new stream.
+            logger.debug("devnet rpc stream ended: %r", exc)
 
     async def _open_stream(self, stack: AsyncExitStack, opener: Callable[[], AbstractAsyncContextManager[T]]) -> T:
         """Enter a stream context on ``stack``; ``Host.open_stream`` re-dials a restarted daemon."""

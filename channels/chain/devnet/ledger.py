@@ -16,7 +16,7 @@ backwards across restarts.
 from __future__ import annotations
 
 import time as _time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -24,6 +24,7 @@ import trio
 
 from ...chain.base import ChainEvent, ChannelOnChain, Signer
 from ...core.ids import NATIVE, Address, AssetId, ChannelId
+from ...errors import LedgerError
 from . import rules
 from . import tx as t
 from .ops import DevnetOps, Status
@@ -113,6 +114,18 @@ class Devnet(DevnetOps):
 
     def submit_bytes(self, data: bytes) -> list[ChainEvent]:
         return self.submit(t.decode_tx(data))
+
+    def submit_many(self, txs: Sequence[bytes]) -> list[list[ChainEvent] | LedgerError]:
+        """Apply encoded transactions in order under one durable commit; each succeeds or
+        fails on its own (its events, or the typed error it was refused with)."""
+        self._follow_clock()
+
+        def step(data: bytes) -> Callable[[], rules.Writes]:
+            return lambda: rules.apply_tx(self.store, t.decode_tx(data), now=self.store.time)
+
+        results = self.store.commit_batch([step(data) for data in txs])
+        self._notify()
+        return results
 
     def faucet_sync(self, to: Address, amount: int, asset: AssetId | str = NATIVE, *,
                     request_id: bytes | None = None) -> int:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ... import encoding
 from ...chain.base import ChainEvent
 from ...core.ids import Address, AssetId, ChannelId
-from ...errors import ConfigError, StorageError
+from ...errors import ConfigError, LedgerError, StorageError
 from .events import decode_data, encode_data
 from .rules import ChannelRecord, DepositEntry, Secret, Writes
 
@@ -144,27 +144,55 @@ class Store:
 
     def commit(self, w: Writes) -> list[ChainEvent]:
         """Apply one transaction's writes and events atomically; return the stored events."""
-        db = self._db
         with self._transaction():
-            db.executemany("INSERT OR REPLACE INTO balances VALUES (?, ?, ?)",
-                           [(a, s, str(n)) for (a, s), n in w.balances.items()])
-            db.executemany("INSERT OR REPLACE INTO accounts VALUES (?, ?)", w.nonces.items())
-            db.executemany("INSERT INTO tokens VALUES (?, ?)", w.tokens.items())
-            db.executemany("INSERT OR REPLACE INTO channels VALUES (?, ?)",
-                           [(cid, encoding.encode(r.to_fields())) for cid, r in w.channels.items()])
-            db.executemany("INSERT INTO deposits (channel_id, depositor, asset, amount) VALUES (?, ?, ?, ?)",
-                           [(cid, d.depositor, d.asset, str(d.amount)) for cid, d in w.deposits])
-            db.executemany("INSERT INTO secrets VALUES (?, ?, ?)",
-                           [(h, s.preimage, s.time) for h, s in w.secrets.items()])
-            out = []
-            for kind, cid, data in w.events:
-                cur = db.execute("INSERT INTO events (kind, channel_id, data, height, time) VALUES (?, ?, ?, ?, ?)",
-                                 (kind, cid, encode_data(kind, data), self.height, self.time))
-                out.append(ChainEvent(cursor=int(cur.lastrowid or 0), kind=kind, channel_id=cid, data=data,
-                                      height=self.height, time=self.time))
-            if w.receipt is not None:
-                first, last = (out[0].cursor, out[-1].cursor) if out else (0, -1)
-                db.execute("INSERT INTO receipts VALUES (?, ?, ?, ?)", (w.receipt, self.height, first, last))
+            return self._write(w)
+
+    def commit_batch(self, steps: Sequence[Callable[[], Writes]]) -> list[list[ChainEvent] | LedgerError]:
+        """Run several transactions' rules and writes under one durable commit (group commit).
+
+        Each step sees the writes of the steps before it and stays atomic on its own: a
+        step whose rules refuse writes nothing, one whose write fails rolls back to its
+        savepoint. One fsync for the batch is what lets a daemon go past one commit per
+        transaction; nobody is answered before the batch is durable."""
+        results: list[list[ChainEvent] | LedgerError] = []
+        with self._transaction():
+            for step in steps:
+                try:
+                    w = step()
+                except LedgerError as exc:
+                    results.append(exc)
+                    continue
+                self._db.execute("SAVEPOINT step")
+                try:
+                    results.append(self._write(w))
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK TO step")
+                    err = LedgerError(f"devnet write failed: {exc}")
+                    err.code = "internal"
+                    results.append(err)
+                self._db.execute("RELEASE step")
+        return results
+
+    def _write(self, w: Writes) -> list[ChainEvent]:
+        db = self._db
+        db.executemany("INSERT OR REPLACE INTO balances VALUES (?, ?, ?)",
+                       [(a, s, str(n)) for (a, s), n in w.balances.items()])
+        db.executemany("INSERT OR REPLACE INTO accounts VALUES (?, ?)", w.nonces.items())
+        db.executemany("INSERT INTO tokens VALUES (?, ?)", w.tokens.items())
+        db.executemany("INSERT OR REPLACE INTO channels VALUES (?, ?)",
+                       [(cid, encoding.encode(r.to_fields())) for cid, r in w.channels.items()])
+        db.executemany("INSERT INTO deposits (channel_id, depositor, asset, amount) VALUES (?, ?, ?, ?)",
+                       [(cid, d.depositor, d.asset, str(d.amount)) for cid, d in w.deposits])
+        db.executemany("INSERT INTO secrets VALUES (?, ?, ?)", [(h, s.preimage, s.time) for h, s in w.secrets.items()])
+        out = []
+        for kind, cid, data in w.events:
+            cur = db.execute("INSERT INTO events (kind, channel_id, data, height, time) VALUES (?, ?, ?, ?, ?)",
+                             (kind, cid, encode_data(kind, data), self.height, self.time))
+            out.append(ChainEvent(cursor=int(cur.lastrowid or 0), kind=kind, channel_id=cid, data=data,
+                                  height=self.height, time=self.time))
+        if w.receipt is not None:
+            first, last = (out[0].cursor, out[-1].cursor) if out else (0, -1)
+            db.execute("INSERT INTO receipts VALUES (?, ?, ?, ?)", (w.receipt, self.height, first, last))
         return out
 
     def receipt(self, receipt_id: bytes) -> tuple[int, list[ChainEvent]] | None:
