@@ -217,8 +217,11 @@ class Engine:
                     out.wakeups.append((waiter, None, exc))
                 else:
                     log.warning("input %s refused: %s", type(item).__name__, exc)
+        # Signed something new? Then the commit must survive power loss (never sign twice).
+        durable = any(cid not in self.channels or ch.highest_signed > self.channels[cid].highest_signed
+                      for cid, ch in staged.items())
         try:
-            with self.store.transaction():
+            with self.store.transaction(durable=durable):
                 for cid, ch in staged.items():
                     self.store.save_channel(ch, staged_peer[cid])
                 for row in payments:

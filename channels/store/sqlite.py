@@ -2,9 +2,13 @@
 
 One ``transaction()`` per engine step holds everything that step decided (the
 channel records, the chain cursor, payment outcomes); messages are sent only
-after it commits. WAL with ``synchronous=FULL``: a committed signature survives
-``kill -9`` and power loss, so a restarted node never signs a second state at a
-version it already signed.
+after it commits. WAL mode: every commit survives ``kill -9``. Steps in which we
+signed a new state commit with ``synchronous=FULL`` (fsync), so they also survive
+power loss and a restarted node never signs a second state at a version it
+already signed. Other steps (a countersignature received, a chain cursor moved)
+commit with ``synchronous=NORMAL``: an OS crash may roll back the last of those,
+which the protocol recovers from (the peer retransmits on reestablish, chain
+events replay idempotently), and it saves an fsync per payment.
 """
 
 from __future__ import annotations
@@ -43,17 +47,23 @@ class Store:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the store at {path}: {exc}") from None
         self._in_tx = False
+        self._durable = True
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All or nothing: an exception rolls every write of the block back."""
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """All or nothing: an exception rolls every write of the block back.
+
+        ``durable`` commits with fsync (power-loss safe); otherwise crash-safe only."""
         if self._in_tx:
             raise StorageError("nested store transaction")
         self._in_tx = True
         try:
+            if durable != self._durable:
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield

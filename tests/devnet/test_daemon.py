@@ -140,7 +140,7 @@ async def test_two_client_processes_fund_dispute_and_settle(daemon: DaemonProc) 
 async def test_daemon_killed_mid_dispute_keeps_the_dispute_and_its_deadline(tmp_path: Path) -> None:
     proc = DaemonProc(tmp_path / "devnet", block_time=0.1)
     address = proc.start()
-    params = make_params([A, B], duration=3, nonce=b"restart")
+    params = make_params([A, B], duration=4, nonce=b"restart")
     try:
         with trio.fail_after(60):
             async with open_remote_devnet(address) as dn:

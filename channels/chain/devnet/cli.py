@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -102,7 +103,7 @@ def _start(args: argparse.Namespace) -> int:
                 emit(args, {"multiaddr": info.address, "peer_id": info.peer_id, "chain_id": info.chain_id,
                             "data_dir": str(info.data_dir)},
                      lambda r: f"devnet (chain {r['chain_id']}) listening on {r['multiaddr']}")
-                print(flush=True, end="")
+                sys.stdout.flush()
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break

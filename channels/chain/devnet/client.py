@@ -4,10 +4,11 @@ Keys stay here: each transaction is signed locally (nonce and chain id bound) an
 only its bytes travel. Errors come back as ``(code, message)`` and are re-raised as
 the same ``LedgerError`` subclass the daemon raised.
 
-Reconnection: reads retry once on a fresh stream; a transaction whose answer was
-lost raises ``LedgerUnavailable`` (it may or may not have been applied: look at the
-account's nonce or the event log). ``events()`` resubscribes from its last cursor
-after a daemon restart, so a watcher never misses or repeats an event.
+Reconnection: reads retry once on a fresh stream. A transaction whose answer was lost
+is looked up by its receipt and sent again only if it was not applied (its nonce makes
+a resend apply at most once); ``LedgerUnavailable`` means the daemon stayed out of
+reach. ``events()`` resubscribes from its last cursor after a daemon restart, so a
+watcher never misses or repeats an event.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ class RemoteDevnet(DevnetOps):
             return self._client
 
     async def _call(self, type_id: int, *fields: Any, idempotent: bool = True) -> list[Any]:
-        request = rc.encode_request(type_id, *fields)
+        return await self.call_raw(rc.encode_request(type_id, *fields), idempotent=idempotent)
+
+    async def call_raw(self, request: bytes, *, idempotent: bool = False) -> list[Any]:
+        """Send request bytes, return the response fields or raise the ledger's typed error.
+
+        ``idempotent`` requests are retried once on a fresh stream if the answer is lost."""
         for attempt in (1, 2):
             client = await self._get_client()
             try:
@@ -200,6 +206,10 @@ class RemoteDevnet(DevnetOps):
             except BadNonce:
                 if not lost:
                     raise
+                found = await self.receipt(tx.digest)  # the lost attempt may have won the race
+                if found is None:
+                    raise
+                return found[1]
             found = await self.receipt(tx.digest)
             if found is not None:
                 return found[1]  # the lost attempt was applied
@@ -208,14 +218,6 @@ class RemoteDevnet(DevnetOps):
     async def submit_bytes(self, data: bytes) -> list[ChainEvent]:
         (events,) = await self._call(rc.SUBMIT, data, idempotent=False)
         return rc.events_from_fields(events)
-
-    async def call_raw(self, request: bytes) -> list[Any]:
-        """Send raw request bytes and decode the answer (tools and protocol tests)."""
-        client = await self._get_client()
-        try:
-            return rc.decode_response(await client.call(request))
-        except NetError as exc:
-            raise LedgerUnavailable(f"no answer from the devnet at {self._address}: {exc}") from None
 
     async def _submit(self, key: Signer, op: t.Op) -> list[ChainEvent]:
         chain_id = await self._get_chain_id()

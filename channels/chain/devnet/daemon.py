@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import aclosing, contextmanager
@@ -25,7 +26,7 @@ from typing import Any
 import attrs
 import trio
 
-from ...chain.base import Malformed
+from ...chain.base import ChainEvent, Malformed
 from ...errors import ChannelsError, ConfigError, LedgerError
 from ...net import open_host
 from ...net.rpc import SendFn, serve_rpc, serve_subscription
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 DB_FILE, IDENTITY_FILE, ADDR_FILE, LOCK_FILE = "devnet.db", "identity.key", "devnet.addr", "devnet.lock"
 MAX_PAGE_BYTES = 48 * 1024  # an EVENTS answer stays well under the 64 KiB frame cap
+MAX_BATCH = 256  # transactions per group commit
 
 
 @attrs.frozen(kw_only=True)
@@ -49,15 +51,58 @@ class DaemonInfo:
     data_dir: Path
 
 
+@attrs.define
+class _Pending:
+    """One submitted transaction waiting for its batch to be durable."""
+
+    data: bytes
+    done: trio.Event = attrs.Factory(trio.Event)
+    result: list[ChainEvent] | LedgerError | None = None
+
+
 class DevnetService:
-    """Answers devnet RPC requests from one ``Devnet``; never raises to the transport."""
+    """Answers devnet RPC requests from one ``Devnet``; never raises to the transport.
+
+    Transactions go through one committer task (``run_committer``) that applies whatever
+    arrived while the previous commit was being written, in arrival order, under one
+    fsync: the group commit that lets the daemon go past one commit per transaction."""
 
     def __init__(self, devnet: Devnet) -> None:
         self.devnet = devnet
+        self._queue_in, self._queue_out = trio.open_memory_channel[_Pending](math.inf)
+
+    async def run_committer(self) -> None:
+        async for first in self._queue_out:
+            await trio.lowlevel.checkpoint()  # let requests already read join this batch
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue_out.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            try:
+                results: list[list[ChainEvent] | LedgerError] = self.devnet.submit_many([p.data for p in batch])
+            except ChannelsError as exc:  # the commit itself failed: none of the batch is applied
+                logger.error("devnet commit failed: %s", exc)
+                results = [_internal(exc)] * len(batch)
+            for pending, result in zip(batch, results, strict=True):
+                pending.result = result
+                pending.done.set()
+
+    async def _submit(self, data: bytes) -> list[ChainEvent]:
+        pending = _Pending(data=data)
+        self._queue_in.send_nowait(pending)
+        await pending.done.wait()
+        if isinstance(pending.result, LedgerError):
+            raise pending.result
+        assert pending.result is not None
+        return pending.result
 
     async def handle(self, request: bytes, peer_id: str = "") -> bytes:
         try:
             type_id, fields = rc.decode_request(request)
+            if type_id == rc.SUBMIT:
+                return rc.ok([rc.encode_event(e) for e in await self._submit(fields[0])])
             if type_id == rc.SUBSCRIBE:
                 raise Malformed("subscribe on the events protocol, not the rpc protocol")
             return self._dispatch(type_id, fields)
@@ -65,9 +110,7 @@ class DevnetService:
             return rc.error(exc)
         except ChannelsError as exc:  # storage failure: report it, keep serving
             logger.error("devnet request failed: %s", exc)
-            err = LedgerError(f"{type(exc).__name__}: {exc}")
-            err.code = "internal"
-            return rc.error(err)
+            return rc.error(_internal(exc))
         finally:
             await trio.lowlevel.checkpoint()
 
@@ -87,8 +130,6 @@ class DevnetService:
         if type_id == rc.SECRET_TIME:
             secret = store.secret(f[0])
             return rc.ok(None if secret is None else secret.time)
-        if type_id == rc.SUBMIT:
-            return rc.ok([rc.encode_event(e) for e in d.submit_bytes(f[0])])
         if type_id == rc.FAUCET:
             return rc.ok(d.faucet_sync(f[0], f[2], f[1], request_id=f[3]))
         if type_id == rc.RECEIPT:
@@ -119,6 +160,12 @@ class DevnetService:
         async with aclosing(self.devnet.events(after=fields[0])) as events:  # type: ignore[type-var]
             async for ev in events:
                 await send(rc.encode_event(ev))
+
+
+def _internal(exc: Exception) -> LedgerError:
+    err = LedgerError(f"{type(exc).__name__}: {exc}")
+    err.code = "internal"
+    return err
 
 
 @contextmanager
@@ -180,12 +227,14 @@ async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tc
                 serve_subscription(host, rc.EVENTS_PROTOCOL, service.subscribe)
                 address = host.addresses[0]
                 write_atomic(addr_file, address + "\n")
-                task_status.started(DaemonInfo(address=address, peer_id=host.peer_id, chain_id=devnet.chain_id,
-                                               data_dir=data_dir))
                 try:
-                    while True:
-                        await trio.sleep(block_time)
-                        devnet.mine()
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(service.run_committer)
+                        task_status.started(DaemonInfo(address=address, peer_id=host.peer_id,
+                                                       chain_id=devnet.chain_id, data_dir=data_dir))
+                        while True:
+                            await trio.sleep(block_time)
+                            devnet.mine()
                 finally:
                     addr_file.unlink(missing_ok=True)
         finally:

@@ -13,7 +13,7 @@ attack it stops.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -455,7 +455,7 @@ def holdings_of(deposits: Sequence[DepositEntry]) -> dict[AssetId, int]:
 
 
 def compute_payouts(params: ChannelParams, state: State, deposits: Sequence[DepositEntry], *,
-                    secret_time: Any) -> tuple[dict[tuple[Address, AssetId], int], bool]:
+                    secret_time: Callable[[bytes], int | None]) -> tuple[dict[tuple[Address, AssetId], int], bool]:
     """Who gets what at withdraw: the payouts always add up to the holdings, per asset.
 
     * If any asset of the allocation holds less than the allocation's total, the channel
