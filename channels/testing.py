@@ -22,6 +22,7 @@ from .core.ids import NATIVE, AssetId, PaymentId
 from .core.messages import (
     ChannelAccept,
     ChannelDecline,
+    ChannelProposal,
     CloseProposal,
     Countersign,
     Reestablish,
@@ -79,8 +80,10 @@ class CorePair:
         self.now = 0
         self._ids = itertools.count()
         a, out_a = propose_channel(self.params, self.allocation, env=envs[0])
-        proposal = out_a[0].message  # type: ignore[union-attr]
-        proposal = decode_message(encode_message(proposal))
+        sent = out_a[0]
+        assert isinstance(sent, fx.Send)
+        proposal = decode_message(encode_message(sent.message))  # through the real wire encoding
+        assert isinstance(proposal, ChannelProposal)
         b, out_b = accept_channel(proposal, env=envs[1])
         self.sides = [Side(channel=a, env=envs[0]), Side(channel=b, env=envs[1])]
         self._route(1, out_b)

@@ -90,7 +90,8 @@ class NodeProc(Proc):
         self.start()
         with trio.fail_after(timeout):
             while True:
-                assert self.proc is not None and self.proc.poll() is None, f"node exited: {self.log.read_text()[-2000:]}"
+                alive = self.proc is not None and self.proc.poll() is None
+                assert alive, f"node exited: {self.log.read_text()[-2000:]}"
                 try:
                     info = await call(self.rpc, "getinfo")
                     return info  # type: ignore[no-any-return]

@@ -619,7 +619,8 @@ def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
     ins.ActionPay: _on_pay, ins.ActionClose: _on_close, ins.ActionForceClose: _on_force_close,
-    ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept, ins.ReceiveDecline: _on_decline,
+    ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept,
+    ins.ReceiveDecline: _on_decline,
     ins.ReceiveUpdate: _on_update, ins.ReceiveClose: _on_close_proposal, ins.ReceiveCountersign: _on_countersign,
     ins.ReceiveReject: _on_reject, ins.ReceiveReestablish: _on_reestablish, ins.ChainDeposited: _on_deposited,
     ins.ChainRegistered: _on_registered, ins.ChainConcluded: _on_concluded, ins.ChainWithdrawn: _on_withdrawn,

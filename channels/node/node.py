@@ -24,16 +24,34 @@ from ..core import effects as fx
 from ..core import inputs as ins
 from ..core.channel import Channel, Env, Phase, propose_channel
 from ..core.ids import NATIVE, Address, AssetId, ChannelId, PaymentId, Version
-from ..core.messages import (ChannelAccept, ChannelDecline, ChannelProposal, CloseProposal, Countersign, Init,
-                             Reestablish, UpdateProposal, UpdateReject)
+from ..core.messages import (
+    ChannelAccept,
+    ChannelDecline,
+    ChannelProposal,
+    CloseProposal,
+    Countersign,
+    Init,
+    Reestablish,
+    UpdateProposal,
+    UpdateReject,
+)
 from ..core.state import Allocation, ChannelParams
 from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
 from ..keyfile import load_or_create_key
 from ..store import Store
 from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
 from .config import NodeConfig
-from .engine import (ChainItem, CoreItem, Engine, Item, OpenItem, PaymentFailed, PeerUpItem, ProposalItem, TickItem,
-                     Waiter)
+from .engine import (
+    ChainItem,
+    CoreItem,
+    Engine,
+    Item,
+    OpenItem,
+    PeerUpItem,
+    ProposalItem,
+    TickItem,
+    Waiter,
+)
 from .identity import init_digest, verify_init
 from .links import PeerLink, Transport
 
@@ -72,13 +90,13 @@ class PeerInfo:
 
 def event_input(ev: ChainEvent) -> ins.Input | None:
     """The core input for an L1 event about a channel (None: not one the core needs)."""
-    d = ev.data
+    d: Any = ev.data
     if ev.kind == "Deposited":
-        return ins.ChainDeposited(asset=AssetId(str(d["asset"])), holdings=int(d["holdings"]))  # type: ignore[call-overload]
+        return ins.ChainDeposited(asset=AssetId(str(d["asset"])), holdings=int(d["holdings"]))
     if ev.kind in ("Registered", "Refuted", "Progressed"):
-        return ins.ChainRegistered(signed=d["state"], deadline=int(d["deadline"]))  # type: ignore[arg-type, call-overload]
+        return ins.ChainRegistered(signed=d["state"], deadline=int(d["deadline"]))
     if ev.kind == "Concluded":
-        return ins.ChainConcluded(version=Version(int(d["version"])))  # type: ignore[call-overload]
+        return ins.ChainConcluded(version=Version(int(d["version"])))
     if ev.kind == "Withdrawn":
         return ins.ChainWithdrawn()
     return None
@@ -168,7 +186,8 @@ class Node:
             raise LocalProtocolError("a channel needs a positive total deposit")
         balance = await self.ledger.balance(self.l1_address, asset)
         if amount > balance:
-            raise LocalProtocolError(f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
+            raise LocalProtocolError(
+                f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
         await self._wait_peer(peer_id, 10.0)
         peer = self._peers[peer_id]
         params = ChannelParams(chain_id=self.chain_id, adjudicator=self.adjudicator,
@@ -445,5 +464,5 @@ async def _open_transport(config: NodeConfig, transport: Transport | None) -> As
 
     identity = load_or_create_key(config.identity_path)
     async with open_host(identity_seed=identity.seed, listen=list(config.listen)) as host:
-        yield host  # type: ignore[misc]
+        yield host
 

@@ -14,8 +14,8 @@ import trio
 from channels.chain.devnet.ledger import Devnet
 from channels.core.channel import Phase, verify_signed
 from channels.core.ids import ChannelId
-from channels.net.memory import Faults, MemoryNetwork, open_memory_transport
 from channels.errors import InsufficientFunds
+from channels.net.memory import Faults, MemoryNetwork, open_memory_transport
 from channels.node import Node, PaymentFailed, load_config
 
 
@@ -59,7 +59,7 @@ def describe(node: Node, cid: ChannelId) -> str:
 
 async def test_payments_over_a_faulty_network(tmp_path: Path) -> None:
     faults = Faults(drop_rate=0.02, reorder_rate=0.02, seed=4)
-    async with network(tmp_path, ["a", "b", "c"], faults) as (dev, net, nodes):
+    async with network(tmp_path, ["a", "b", "c"], faults) as (_dev, net, nodes):
         a, b, c = nodes["a"], nodes["b"], nodes["c"]
         with trio.fail_after(60):
             net.faults.drop_rate = net.faults.reorder_rate = 0.0
@@ -114,7 +114,7 @@ async def test_payments_over_a_faulty_network(tmp_path: Path) -> None:
 
 
 async def test_stale_registration_is_refuted_and_adversary_gets_only_its_due(tmp_path: Path) -> None:
-    async with network(tmp_path, ["honest", "cheat"]) as (dev, net, nodes):
+    async with network(tmp_path, ["honest", "cheat"]) as (dev, _net, nodes):
         honest, cheat = nodes["honest"], nodes["cheat"]
         with trio.fail_after(30):
             cid = await open_pair(honest, cheat, 1_000)

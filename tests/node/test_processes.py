@@ -23,7 +23,6 @@ import trio
 
 from channels.chain.devnet.client import open_remote_devnet
 from channels.chain.devnet.scheme import DevnetScheme
-from channels.core.channel import Phase
 from channels.core.ids import Address, ChannelId
 from channels.core.state import ChannelParams, State
 from channels.node import Node, load_config
