@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .chain.devnet.scheme import DevnetKey, DevnetScheme
+from .chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 from .core import effects as fx
 from .core import inputs as ins
 from .core.channel import Channel, Env, accept_channel, propose_channel, transition
@@ -72,7 +72,7 @@ class CorePair:
         self.scheme = RecordingScheme()
         self.signed_log: list[tuple[int, bytes]] = []  # (side, digest) of every signature made
         envs = [Env(scheme=self.scheme, signer=_LoggingSigner(k, i, self)) for i, k in enumerate(self.keys)]
-        self.params = ChannelParams(chain_id=1337, adjudicator=b"devnet",
+        self.params = ChannelParams(chain_id=1337, adjudicator=ADJUDICATOR,
                                     participants=tuple(k.address for k in self.keys),
                                     challenge_duration=challenge_duration, nonce=sha256("/".join(labels).encode()))
         self.allocation = Allocation(assets=(asset,), balances=(tuple(deposits),))

@@ -157,3 +157,22 @@ async def test_node_restart_resumes_channel(tmp_path: Path) -> None:
                 await a2.pay(cid, 5)
                 await b.wait_version(cid, 11)
             assert b.channel(cid).allocation.balances[0] == (4_965, 35)
+
+
+async def test_force_close_settles_after_the_window(tmp_path: Path) -> None:
+    async with network(tmp_path, ["a", "b"]) as (dev, net, nodes):
+        a, b = nodes["a"], nodes["b"]
+        with trio.fail_after(30):
+            cid = await open_pair(a, b, 1_000)
+            await a.pay(cid, 250)
+            before = {n: await dev.balance(nodes[n].l1_address) for n in nodes}
+            net.disconnect("a", "b")
+            nodes["b"].transport.up = False  # type: ignore[attr-defined]  # b vanishes
+            await a.close(cid, force=True, wait=False)
+            await a.wait_phase(cid, Phase.DISPUTED)
+            while a.channel(cid).deadline is None:
+                await trio.sleep(0.02)
+            dev.advance_time(101)
+            await a.wait_phase(cid, Phase.SETTLED)
+        after = {n: await dev.balance(nodes[n].l1_address) for n in nodes}
+        assert (after["a"] - before["a"], after["b"] - before["b"]) == (750, 250)
