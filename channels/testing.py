@@ -20,27 +20,19 @@ from .core import inputs as ins
 from .core.channel import Channel, Env, accept_channel, propose_channel, transition
 from .core.ids import NATIVE, AssetId, PaymentId
 from .core.messages import (
-    ChannelAccept,
-    ChannelDecline,
     ChannelProposal,
-    CloseProposal,
-    Countersign,
-    Reestablish,
-    UpdateProposal,
-    UpdateReject,
 )
 from .core.state import Allocation, ChannelParams
 from .crypto import sha256
 from .wire import decode_message, encode_message
 
-_RECEIVE = {UpdateProposal: ins.ReceiveUpdate, Countersign: ins.ReceiveCountersign, CloseProposal: ins.ReceiveClose,
-            UpdateReject: ins.ReceiveReject, Reestablish: ins.ReceiveReestablish, ChannelAccept: ins.ReceiveAccept,
-            ChannelDecline: ins.ReceiveDecline}
-
 
 def receive_input(message: Any) -> ins.Input:
-    """The core input for a decoded peer message."""
-    return _RECEIVE[type(message)](message=message)  # type: ignore[no-any-return]
+    """The core input for a decoded peer message (``KeyError`` if it is none)."""
+    inp = ins.receive(message)
+    if inp is None:
+        raise KeyError(type(message).__name__)
+    return inp
 
 
 class RecordingScheme(DevnetScheme):

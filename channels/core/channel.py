@@ -438,21 +438,23 @@ def _cannot_sign(ch: Channel, version: Version, env: Env) -> Step:
                 fx.Send(message=retry)]
 
 
-def _precheck_proposal(ch: Channel, version: int) -> fx.Reject | None:
+def _precheck_proposal(ch: Channel, msg: UpdateProposal | CloseProposal) -> Step | None:
+    """What every proposal meets first: duplicates, a closed channel, a version leap."""
+    if msg.version <= ch.version:
+        return _resend_countersign_if_duplicate(ch, msg.version, msg.signature)
     if ch.phase is not Phase.OPEN:
-        return fx.Reject(reason=f"channel is {ch.phase.value}, not open", action=fx.RejectAction.IGNORE)
-    if version > ch.version + MAX_VERSION_GAP:
-        return fx.Reject(reason=f"version {version} jumps too far ahead of {ch.version}", action=fx.RejectAction.WARN)
+        return ch, [fx.Reject(reason=f"channel is {ch.phase.value}, not open", action=fx.RejectAction.IGNORE)]
+    if msg.version > ch.version + MAX_VERSION_GAP:
+        return ch, [fx.Reject(reason=f"version {msg.version} jumps too far ahead of {ch.version}",
+                              action=fx.RejectAction.WARN)]
     return None
 
 
 def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
     msg = inp.message
-    if msg.version <= ch.version:
-        return _resend_countersign_if_duplicate(ch, msg.version, msg.signature)
-    reject = _precheck_proposal(ch, msg.version)
-    if reject:
-        return ch, [reject]
+    early = _precheck_proposal(ch, msg)
+    if early is not None:
+        return early
     try:
         state = apply_payments(ch.latest.state, msg.payments, payer=ch.peer, payee=ch.me, version=msg.version)
         as_next = attrs.evolve(state, version=Version(ch.version + 1))  # version order is checked above
@@ -475,11 +477,9 @@ def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
 
 def _on_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -> Step:
     msg = inp.message
-    if msg.version <= ch.version:
-        return _resend_countersign_if_duplicate(ch, msg.version, msg.signature)
-    reject = _precheck_proposal(ch, msg.version)
-    if reject:
-        return ch, [reject]
+    early = _precheck_proposal(ch, msg)
+    if early is not None:
+        return early
     state = attrs.evolve(ch.latest.state, version=msg.version, is_final=True)
     if not _verify(ch, state, ch.peer, msg.signature, env):
         return ch, [fx.Reject(reason="invalid signature on close", action=fx.RejectAction.WARN)]

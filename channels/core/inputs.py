@@ -118,3 +118,16 @@ class Tick:
 Input = (ActionPay | ActionClose | ActionForceClose | ActionReconnect | ActionResync | ReceiveAccept | ReceiveDecline
          | ReceiveUpdate | ReceiveClose | ReceiveCountersign | ReceiveReject | ReceiveReestablish
          | ChainDeposited | ChainRegistered | ChainConcluded | ChainWithdrawn | Tick)
+
+
+_BY_MESSAGE: dict[type, type] = {
+    UpdateProposal: ReceiveUpdate, Countersign: ReceiveCountersign, CloseProposal: ReceiveClose,
+    UpdateReject: ReceiveReject, Reestablish: ReceiveReestablish, ChannelAccept: ReceiveAccept,
+    ChannelDecline: ReceiveDecline,
+}
+
+
+def receive(message: object) -> Input | None:
+    """The ``Receive*`` input for a decoded channel message (None: not a channel-core message)."""
+    kind = _BY_MESSAGE.get(type(message))
+    return None if kind is None else kind(message=message)

@@ -8,18 +8,17 @@ It stops on SIGINT, SIGTERM or the ``stop`` method, and removes what it created.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 
 import trio
 
+from ..datadir import lock_data_dir, write_atomic
 from ..errors import ChannelsError, ConfigError
 from ..rpc import claim_socket_path, serve_rpc
 from .config import NodeConfig
@@ -28,20 +27,6 @@ from .node import Node
 log = logging.getLogger("channels.node.daemon")
 
 ADDR_FILE, LOCK_FILE, LOG_FILE = "node.addr", "node.lock", "node.log"
-
-
-@contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"a node is already running in {data_dir} (stop it with: "
-                              f"channels --data-dir {data_dir} stop)") from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def setup_logging(data_dir: Path, level: str = "info") -> None:
@@ -66,7 +51,9 @@ async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)
     try:
-        with _locked(config.data_dir):
+        busy = (f"a node is already running in {config.data_dir} (stop it with: "
+                f"channels --data-dir {config.data_dir} stop)")
+        with lock_data_dir(config.data_dir, LOCK_FILE, busy):
             claim_socket_path(config.rpc_path)  # fail before touching the store
             await _run(config, config.devnet, on_ready)
     except BaseExceptionGroup as group:
@@ -89,7 +76,7 @@ async def _run(config: NodeConfig, devnet: str, on_ready: Callable[[Node], None]
                 async with open_remote_devnet(devnet) as ledger, Node.open(config, ledger=ledger) as node, \
                         trio.open_nursery() as inner:
                     await inner.start(partial(serve_rpc, node, config.rpc_path))
-                    addr_file.write_text((node.addresses[0] if node.addresses else "") + "\n")
+                    write_atomic(addr_file, (node.addresses[0] if node.addresses else "") + "\n")
                     log.info("node %s listening on %s", node.peer_id, ", ".join(node.addresses))
                     if on_ready is not None:
                         on_ready(node)

@@ -25,15 +25,8 @@ from ..core import inputs as ins
 from ..core.channel import Channel, Env, Phase, propose_channel
 from ..core.ids import NATIVE, Address, AssetId, ChannelId, PaymentId, Version
 from ..core.messages import (
-    ChannelAccept,
-    ChannelDecline,
     ChannelProposal,
-    CloseProposal,
-    Countersign,
     Init,
-    Reestablish,
-    UpdateProposal,
-    UpdateReject,
 )
 from ..core.state import Allocation, ChannelParams
 from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
@@ -58,9 +51,6 @@ from .links import PeerLink, Transport
 log = logging.getLogger("channels.node")
 
 MAX_BATCH_ITEMS = 1024
-_RECEIVE = {UpdateProposal: ins.ReceiveUpdate, Countersign: ins.ReceiveCountersign, CloseProposal: ins.ReceiveClose,
-            UpdateReject: ins.ReceiveReject, Reestablish: ins.ReceiveReestablish, ChannelAccept: ins.ReceiveAccept,
-            ChannelDecline: ins.ReceiveDecline}
 
 
 class PeerNotConnected(LocalProtocolError):
@@ -352,15 +342,15 @@ class Node:
                 return
             await self._inputs.send(ProposalItem(peer_id=peer, proposal=message, accept=self._accept_policy))
             return
-        kind = _RECEIVE.get(type(message))
-        if kind is None:
+        inp = ins.receive(message)
+        if inp is None:
             log.warning("peer %s sent an unexpected %s", peer, type(message).__name__)
             return
         cid = message.channel_id
         if cid not in self.engine.channels:
             log.info("peer %s sent %s for an unknown channel", peer, type(message).__name__)
             return
-        await self._inputs.send(CoreItem(channel_id=cid, input=kind(message=message), peer_id=peer))
+        await self._inputs.send(CoreItem(channel_id=cid, input=inp, peer_id=peer))
 
     def _accept_policy(self, peer: str, proposal: ChannelProposal) -> str | None:
         params, alloc = proposal.params, proposal.allocation

@@ -14,12 +14,9 @@ step is synchronous, so transactions apply one at a time in arrival order.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
-import os
-from collections.abc import Iterator
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,9 @@ import attrs
 import trio
 
 from ...chain.base import ChainEvent, Malformed
+from ...datadir import lock_data_dir, write_atomic
 from ...errors import ChannelsError, ConfigError, LedgerError
+from ...keyfile import load_or_create_key
 from ...net import open_host
 from ...net.rpc import SendFn, serve_rpc, serve_subscription
 from . import rpc_codec as rc
@@ -168,41 +167,9 @@ def _internal(exc: Exception) -> LedgerError:
     return err
 
 
-@contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"another devnet daemon is running on {data_dir}; stop it first") from None
-        yield
-    finally:
-        os.close(fd)
-
-
 def identity_seed(data_dir: Path) -> bytes:
     """The daemon's libp2p identity, created once (mode 0600) so its peer id never changes."""
-    path = data_dir / IDENTITY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        seed = bytes.fromhex(path.read_text().strip())
-        if len(seed) != 32:
-            raise ConfigError(f"{path} does not hold a 32-byte hex seed") from None
-        return seed
-    seed = os.urandom(32)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(seed.hex() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return seed
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    return load_or_create_key(data_dir / IDENTITY_FILE).seed
 
 
 async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tcp/0", block_time: float = 1.0,
@@ -215,7 +182,7 @@ async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tc
         raise ConfigError("--block-time must be positive")
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(data_dir):
+    with lock_data_dir(data_dir, LOCK_FILE, f"another devnet daemon is running on {data_dir}; stop it first"):
         seed = identity_seed(data_dir)
         devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False)
         addr_file = data_dir / ADDR_FILE
