@@ -25,9 +25,14 @@ INT_MAX = 2**64 - 1
 Value = Any  # None | bool | int | bytes | str | list[Value]
 
 
-def encode(value: Value) -> bytes:
-    """Encode a value tree canonically (arrays only, smallest int forms)."""
-    _check_tree(value, 0, encoding=True)
+def encode(value: Value, *, validate: bool = True) -> bytes:
+    """Encode a value tree canonically (arrays only, smallest int forms).
+
+    ``validate=False`` skips the shape walk for trees built by our own code from
+    already-validated value objects (store records on the hot path); the bytes are
+    the same either way."""
+    if validate:
+        _check_tree(value, 0, encoding=True)
     return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
 
 

@@ -31,7 +31,7 @@ def channel_to_bytes(ch: Channel) -> bytes:
     return encode([RECORD_VERSION, ch.params.to_fields(), ch.me, ch.phase.value, ch.latest.to_fields(),
                    ch.latest_proposer, pending, _payments_to(ch.queue), ch.highest_signed, ch.highest_signed_digest,
                    ch.yielded, ch.closing_requested, list(ch.holdings), ch.deadline, ch.concluded, ch.submitted_at,
-                   ch.registered_version])
+                   ch.registered_version], validate=False)
 
 
 def channel_from_bytes(data: bytes) -> Channel:
