@@ -103,6 +103,7 @@ class Channel:
     yielded: bool = False  # lost a collision: wait for the leader's update
     closing_requested: bool = False
     holdings: tuple[int, ...] = ()  # L1 escrow per asset of the allocation
+    deposited: tuple[int, ...] = ()  # what the L1 shows we deposited, per asset
     deadline: int | None = None  # end of the challenge window while DISPUTED
     registered_version: int | None = None  # version the L1 holds in the dispute
     concluded: bool = False
@@ -209,9 +210,11 @@ def _check_funded(ch: Channel) -> Step:
 
 
 def _deposits(ch: Channel) -> list[fx.Effect]:
+    """Our share of every asset not yet seen deposited on the L1."""
     alloc = ch.allocation
-    return [fx.SubmitDeposit(channel_id=ch.channel_id, asset=asset, amount=row[ch.me])
-            for asset, row in zip(alloc.assets, alloc.balances, strict=True) if row[ch.me] > 0]
+    seen = ch.deposited or (0,) * len(alloc.assets)
+    return [fx.SubmitDeposit(channel_id=ch.channel_id, asset=asset, amount=row[ch.me] - done)
+            for asset, row, done in zip(alloc.assets, alloc.balances, seen, strict=True) if row[ch.me] > done]
 
 
 def _maybe_propose(ch: Channel, env: Env) -> Step:
@@ -544,9 +547,13 @@ def _on_reestablish(ch: Channel, inp: ins.ReceiveReestablish, now: int, env: Env
 def _on_deposited(ch: Channel, inp: ins.ChainDeposited, now: int, env: Env) -> Step:
     if inp.asset not in ch.allocation.assets:
         return ch, []
+    index = ch.allocation.asset_index(inp.asset)
     holdings = list(ch.holdings)
-    holdings[ch.allocation.asset_index(inp.asset)] = inp.holdings
-    return _check_funded(attrs.evolve(ch, holdings=tuple(holdings)))
+    holdings[index] = inp.holdings
+    deposited = list(ch.deposited or (0,) * len(holdings))
+    if inp.ours:
+        deposited[index] += inp.amount
+    return _check_funded(attrs.evolve(ch, holdings=tuple(holdings), deposited=tuple(deposited)))
 
 
 def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) -> Step:
@@ -599,6 +606,12 @@ def _on_withdrawn(ch: Channel, inp: ins.ChainWithdrawn, now: int, env: Env) -> S
 def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
     """Drive L1 deadlines: withdraw after the window, resubmit what was not confirmed."""
     due = ch.submitted_at is None or now >= ch.submitted_at + RESUBMIT_AFTER
+    if ch.phase is Phase.FUNDING and due:
+        # A deposit lost in a crash or refused by the L1 is sent again; an over-deposit
+        # is refunded at withdraw, so a duplicate costs nothing.
+        if ch.submitted_at is None:
+            return attrs.evolve(ch, submitted_at=now), []
+        return attrs.evolve(ch, submitted_at=now), _deposits(ch)
     if ch.phase is Phase.DISPUTED and due:
         # A lost register or refute must be sent again: if the refute never lands,
         # the stale state wins when the window closes.

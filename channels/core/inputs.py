@@ -90,6 +90,8 @@ class ReceiveReestablish:
 class ChainDeposited:
     asset: AssetId
     holdings: int  # total now held for this asset
+    amount: int = 0  # this deposit
+    ours: bool = False  # made from our L1 account
 
 
 @attrs.frozen(kw_only=True)

@@ -197,7 +197,7 @@ class Engine:
                         ch = current(cid)
                         assert ch is not None
                         inp: ins.Input | None = None
-                        if ch.phase.value in ("closing", "disputed"):
+                        if ch.phase in (Phase.FUNDING, Phase.CLOSING, Phase.DISPUTED):
                             inp = ins.Tick()
                         elif self._stalled(ch, item.wall):
                             inp = ins.ActionResync()

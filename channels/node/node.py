@@ -78,11 +78,12 @@ class PeerInfo:
     addresses: list[str]
 
 
-def event_input(ev: ChainEvent) -> ins.Input | None:
+def event_input(ev: ChainEvent, me: Address) -> ins.Input | None:
     """The core input for an L1 event about a channel (None: not one the core needs)."""
     d: Any = ev.data
     if ev.kind == "Deposited":
-        return ins.ChainDeposited(asset=AssetId(str(d["asset"])), holdings=int(d["holdings"]))
+        return ins.ChainDeposited(asset=AssetId(str(d["asset"])), holdings=int(d["holdings"]),
+                                  amount=int(d["amount"]), ours=d["depositor"] == me)
     if ev.kind in ("Registered", "Refuted", "Progressed"):
         return ins.ChainRegistered(signed=d["state"], deadline=int(d["deadline"]))
     if ev.kind == "Concluded":
@@ -423,7 +424,7 @@ class Node:
 
     async def _watch_chain(self) -> None:
         async for ev in self.ledger.events(after=self.engine.cursor):
-            inp = event_input(ev) if ev.channel_id is not None else None
+            inp = event_input(ev, self.l1_address) if ev.channel_id is not None else None
             await self._inputs.send(ChainItem(cursor=ev.cursor, channel_id=ev.channel_id, input=inp))
 
     async def _tick(self) -> None:

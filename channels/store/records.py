@@ -31,12 +31,12 @@ def channel_to_bytes(ch: Channel) -> bytes:
     return encode([RECORD_VERSION, ch.params.to_fields(), ch.me, ch.phase.value, ch.latest.to_fields(),
                    ch.latest_proposer, pending, _payments_to(ch.queue), ch.highest_signed, ch.highest_signed_digest,
                    ch.yielded, ch.closing_requested, list(ch.holdings), ch.deadline, ch.concluded, ch.submitted_at,
-                   ch.registered_version], validate=False)
+                   ch.registered_version, list(ch.deposited)], validate=False)
 
 
 def channel_from_bytes(data: bytes) -> Channel:
     f: Any = decode(data, max_size=MAX_RECORD)
-    if not isinstance(f, list) or len(f) != 17 or f[0] != RECORD_VERSION:
+    if not isinstance(f, list) or len(f) != 18 or f[0] != RECORD_VERSION:
         raise DecodeError("not a channel record of a known version")
     try:
         params = ChannelParams.from_fields(f[1])
@@ -51,7 +51,8 @@ def channel_from_bytes(data: bytes) -> Channel:
                        latest=SignedState.from_fields(f[4]), latest_proposer=f[5], pending=pending,
                        queue=_payments_from(f[7]), highest_signed=f[8], highest_signed_digest=f[9], yielded=f[10],
                        closing_requested=f[11], holdings=tuple(f[12]), deadline=f[13], concluded=f[14],
-                       submitted_at=f[15], registered_version=f[16])
+                       submitted_at=f[15], registered_version=f[16],
+                       deposited=tuple(f[17]))
     except (ValueError, TypeError, IndexError) as exc:
         raise DecodeError(f"corrupt channel record: {exc}") from None
 

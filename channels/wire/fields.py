@@ -21,7 +21,10 @@ MAX_PAYMENT_ID = 32
 
 def _payment_from(f: Any) -> Payment:
     f = parse_list(f, "payment", size=3)
-    return Payment(payment_id=PaymentId(parse_bytes(f[0], "payment id", max_size=MAX_PAYMENT_ID)),
+    payment_id = parse_bytes(f[0], "payment id", max_size=MAX_PAYMENT_ID)
+    if not payment_id:
+        raise DecodeError("a payment id is 1..32 bytes")
+    return Payment(payment_id=PaymentId(payment_id),
                    asset=AssetId(parse_name(f[1], "payment asset")), amount=parse_u64(f[2], "payment amount"))
 
 

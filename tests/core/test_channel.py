@@ -312,3 +312,14 @@ def test_never_signs_twice_even_when_asked() -> None:
     from channels.core.channel import _sign
     with pytest.raises(LocalProtocolError):
         _sign(ch, other, pair.sides[0].env)
+
+
+def test_lost_deposit_is_resubmitted_until_seen() -> None:
+    pair = CorePair((100, 40))
+    ch = attrs.evolve(pair.channel(1), phase=Phase.FUNDING, holdings=(100,), deposited=(0,), submitted_at=None)
+    pair.sides[1].channel = ch
+    assert pair.apply(1, ins.Tick()) == []  # starts the clock
+    pair.now = 10
+    assert [(e.asset, e.amount) for e in pair.apply(1, ins.Tick())] == [(NATIVE, 40)]
+    opened = pair.apply(1, ins.ChainDeposited(asset=NATIVE, holdings=140, amount=40, ours=True))
+    assert pair.channel(1).phase is Phase.OPEN and isinstance(opened[0], fx.NotifyOpened)

@@ -114,7 +114,7 @@ def sample(schema: dict[str, Any], i: int = 0) -> Any:
     if t == "bool":
         return False
     if t == "bin":
-        n = schema.get("len", min(schema.get("max_len", 1), 1))
+        n = schema.get("len", max(schema.get("min_len", 0), min(schema.get("max_len", 1), 1)))
         return bytes([(i + 1) % 256]) * n
     if t == "str":
         return chr(ord("a") + i % 26) * max(schema.get("min_chars", 0), 1)
@@ -150,7 +150,10 @@ def cases(schema: dict[str, Any]) -> Iterator[tuple[str, Any, bool]]:
         else:
             yield "max_len", bytes(schema["max_len"]), True
             yield "max_len + 1", bytes(schema["max_len"] + 1), False
-            yield "empty", b"", True
+            lo = schema.get("min_len", 0)
+            yield "min_len", bytes(lo), True
+            if lo > 0:
+                yield "min_len - 1", bytes(lo - 1), False
             yield "str", "a", False
     elif t == "str":
         lo, hi = schema.get("min_chars", 0), schema["max_chars"]
