@@ -55,9 +55,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.add_argument("--asset", help="asset to fund with (default: native)")
     p.add_argument("--challenge-duration", type=_positive, metavar="SECONDS")
     p = _client(sub, common, "pay-direct", "pay the peer of a channel", _human_payment,
-                params=lambda a: {"channel_id": a.channel_id, "amount": a.amount})
+                params=lambda a: _drop_none(channel_id=a.channel_id, amount=a.amount, payment_id=a.payment_id))
     p.add_argument("channel_id", metavar="CHANNEL_ID", help="hex id or a unique prefix")
     p.add_argument("amount", metavar="AMOUNT", type=_positive)
+    p.add_argument("--payment-id", metavar="HEX", help="idempotency key: a retry with the same id never pays twice")
     _client(sub, common, "list-channels", "channels and their balances", _human_channels)
     p = _client(sub, common, "close", "close a channel (cooperative unless --force)", _human_close,
                 params=lambda a: {"channel_id": a.channel_id, "force": a.force})

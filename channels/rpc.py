@@ -89,6 +89,9 @@ class Params:
             raise InvalidParams(f"unknown parameter(s): {', '.join(sorted(map(str, unknown)))}")
         self._raw = raw
 
+    def has(self, name: str) -> bool:
+        return self._raw.get(name) is not None
+
     def text(self, name: str, default: str | None = None) -> str:
         value = self._raw.get(name, default)
         if not isinstance(value, str) or not value:
@@ -165,17 +168,24 @@ async def _open(node: Node, p: Params) -> dict[str, Any]:
     return _channel_json(node, cid)
 
 
-@method("pay-direct", "channel_id", "amount")
+@method("pay-direct", "channel_id", "amount", "payment_id")
 async def _pay(node: Node, p: Params) -> dict[str, Any]:
     prefix, amount = p.text("channel_id"), p.integer("amount")
     cid = node.find_channel(prefix)
+    try:
+        given = p.text("payment_id") if p.has("payment_id") else None
+        payment_id = bytes.fromhex(given) if given else os.urandom(16)
+    except ValueError:
+        raise InvalidParams("payment_id must be hex") from None
+    if not 0 < len(payment_id) <= 32:
+        raise InvalidParams("payment_id is 1..32 bytes")
     with trio.move_on_after(PAY_TIMEOUT):
-        version = await node.pay(cid, amount)
+        version = await node.pay(cid, amount, payment_id=payment_id)
         info = _channel_json(node, cid)
-        return {"channel_id": cid.hex(), "version": int(version), "amount": amount,
+        return {"channel_id": cid.hex(), "version": int(version), "amount": amount, "payment_id": payment_id.hex(),
                 "balance": info["balance"], "peer_balance": info["peer_balance"]}
     raise LocalProtocolError(f"the peer did not countersign within {PAY_TIMEOUT:g} s; the payment may still "
-                             "complete (see list-channels)")
+                             f"complete: retry with --payment-id {payment_id.hex()} (safe: it never pays twice)")
 
 
 @method("list-channels")

@@ -106,6 +106,10 @@ class Channel:
     deposited: tuple[int, ...] = ()  # what the L1 shows we deposited, per asset
     deadline: int | None = None  # end of the challenge window while DISPUTED
     registered_version: int | None = None  # version the L1 holds in the dispute
+    final_signed: bool = False  # we signed a final state: never sign a non-final one again
+    # Our signed proposals that were dropped unanswered, above ``latest``: the peer may
+    # still hold them countersigned and register one, which makes them paid after all.
+    abandoned: tuple[tuple[int, tuple[Payment, ...]], ...] = ()
     concluded: bool = False
     submitted_at: int | None = None  # L1 time of the last conclude/withdraw submission
 
@@ -163,8 +167,13 @@ def _sign(ch: Channel, state: State, env: Env) -> tuple[Channel, bytes]:
     if state.version < ch.highest_signed or (state.version == ch.highest_signed
                                              and digest != ch.highest_signed_digest):
         raise LocalProtocolError(f"refusing to sign a second state at version {state.version}")
+    if ch.final_signed and not state.is_final:
+        # Final-state replay: the peer could keep our signed final state, get us to sign
+        # newer payments to it, then conclude with the final one (conclude has no window).
+        raise LocalProtocolError("refusing to sign an update after signing a final state")
     sig = env.signer.sign_digest(digest)
-    return attrs.evolve(ch, highest_signed=state.version, highest_signed_digest=digest), sig
+    return attrs.evolve(ch, highest_signed=state.version, highest_signed_digest=digest,
+                        final_signed=ch.final_signed or state.is_final), sig
 
 
 def _can_sign(ch: Channel, state: State, env: Env) -> bool:
@@ -192,7 +201,16 @@ def _abandon_pending(ch: Channel) -> Channel:
     """Drop our unanswered proposal; its payments go back to the front of the queue."""
     if ch.pending is None:
         return ch
-    return attrs.evolve(ch, pending=None, queue=ch.pending.payments + ch.queue)
+    abandoned = ch.abandoned
+    if ch.pending.payments:
+        abandoned = (*abandoned, (ch.pending.version, ch.pending.payments))
+    return attrs.evolve(ch, pending=None, queue=ch.pending.payments + ch.queue, abandoned=abandoned)
+
+
+def _prune_abandoned(ch: Channel) -> Channel:
+    """Once a newer state is signed by both, an older abandoned proposal can only lose a dispute."""
+    kept = tuple(a for a in ch.abandoned if a[0] > ch.version)
+    return ch if kept == ch.abandoned else attrs.evolve(ch, abandoned=kept)
 
 
 def _fail_in_flight(ch: Channel, reason: str) -> Step:
@@ -314,8 +332,9 @@ def transition(ch: Channel, inp: ins.Input, *, now: int, env: Env) -> Step:
 
 
 def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
-    if ch.phase is not Phase.OPEN or ch.closing_requested:
-        raise LocalProtocolError(f"channel is {ch.phase.value}, not open for payments")
+    if ch.phase is not Phase.OPEN or ch.closing_requested or ch.final_signed:
+        raise LocalProtocolError(f"channel is {ch.phase.value}, not open for payments"
+                                 + (" (it is closing)" if ch.closing_requested or ch.final_signed else ""))
     if inp.asset not in ch.allocation.assets:
         raise LocalProtocolError(f"asset {inp.asset!r} is not in this channel")
     if not 0 < inp.amount <= MAX_U64:
@@ -330,6 +349,15 @@ def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
         raise LocalProtocolError("a payment with this id is already in flight")
     payment = Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount)
     return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, payment)), env)
+
+
+def _on_cancel(ch: Channel, inp: ins.ActionCancelPay, now: int, env: Env) -> Step:
+    """Withdraw a queued payment the caller gave up on; a signed one can no longer be stopped."""
+    kept = tuple(p for p in ch.queue if p.payment_id != inp.payment_id)
+    if kept == ch.queue:
+        return ch, []
+    return attrs.evolve(ch, queue=kept), [fx.NotifyPaymentFailed(payment_id=inp.payment_id,
+                                                                 reason="cancelled before it was signed")]
 
 
 def _on_close(ch: Channel, inp: ins.ActionClose, now: int, env: Env) -> Step:
@@ -380,6 +408,9 @@ def _on_resync(ch: Channel, inp: ins.ActionResync, now: int, env: Env) -> Step:
     out: list[fx.Effect] = [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
     if ch.pending is not None:
         out.append(fx.Send(message=ch.pending.message))
+    if ch.yielded:  # the leader never came back: stop waiting for it (a collision repeats at worst)
+        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env)
+        out += more
     return ch, out
 
 
@@ -405,7 +436,7 @@ def _countersign(ch: Channel, state: State, proposer_sig: bytes, env: Env) -> tu
     sigs[ch.me], sigs[ch.peer] = sig, proposer_sig
     ch = attrs.evolve(ch, latest=SignedState(state=state, signatures=tuple(sigs)), latest_proposer=ch.peer,
                       yielded=False)
-    return ch, Countersign(channel_id=ch.channel_id, version=state.version, signature=sig)
+    return _prune_abandoned(ch), Countersign(channel_id=ch.channel_id, version=state.version, signature=sig)
 
 
 def _resend_countersign_if_duplicate(ch: Channel, version: int, signature: bytes) -> Step:
@@ -468,6 +499,16 @@ def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
         return ch, [fx.Reject(reason=f"update breaks the rules: {exc}", action=fx.RejectAction.WARN)]
     if not _verify(ch, state, ch.peer, msg.signature, env):
         return ch, [fx.Reject(reason="invalid signature on update", action=fx.RejectAction.WARN)]
+    if ch.final_signed:
+        if ch.pending is not None and ch.pending.version == msg.version:
+            return _collision(ch, env)
+        # After a final state nothing else is signed; the peer fails these payments and
+        # our close goes out (again).
+        reject = UpdateReject(channel_id=ch.channel_id, version=msg.version, retry=False,
+                              reason="the channel is closing")
+        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env)
+        return ch, [fx.Reject(reason="update after we signed a final state", action=fx.RejectAction.IGNORE),
+                    fx.Send(message=reject), *more]
     if not _can_sign(ch, state, env):
         return _cannot_sign(ch, msg.version, env)
     ch, countersign = _countersign(_abandon_pending(ch), state, msg.signature, env)
@@ -505,8 +546,8 @@ def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env
                               action=fx.RejectAction.IGNORE)]
     if not _verify(ch, pending.signed.state, ch.peer, msg.signature, env):
         return ch, [fx.Reject(reason="invalid countersignature", action=fx.RejectAction.WARN)]
-    ch = attrs.evolve(ch, latest=pending.signed.with_signature(ch.peer, msg.signature), latest_proposer=ch.me,
-                      pending=None, yielded=False)
+    ch = _prune_abandoned(attrs.evolve(ch, latest=pending.signed.with_signature(ch.peer, msg.signature),
+                                       latest_proposer=ch.me, pending=None, yielded=False))
     if pending.kind is PendingKind.CLOSE:
         ch, failed = _fail_in_flight(ch, "the channel closed")
         ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
@@ -557,7 +598,7 @@ def _on_deposited(ch: Channel, inp: ins.ChainDeposited, now: int, env: Env) -> S
 
 
 def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) -> Step:
-    if ch.phase in (Phase.PROPOSED, Phase.SETTLED):
+    if ch.phase is Phase.SETTLED:
         return ch, []
     registered = inp.signed
     if registered.state.channel_id != ch.channel_id or not verify_signed(ch.params, registered, env.scheme):
@@ -565,18 +606,27 @@ def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) ->
         return ch, [fx.Reject(reason="registered state does not verify", action=fx.RejectAction.WARN)]
     version = registered.state.version
     out: list[fx.Effect] = []
-    if version > ch.version:  # our own proposal, countersigned by the peer: adopt it
-        pending = ch.pending
-        if pending is not None and pending.version == version:
-            out += [fx.NotifyPaymentSent(payment_id=p.payment_id, asset=p.asset, amount=p.amount, version=version)
-                    for p in pending.payments]
-            ch = attrs.evolve(ch, pending=None)
-        ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me)
+    if version > ch.version or (ch.phase is Phase.PROPOSED and version == ch.version):
+        # Our own proposal, countersigned by the peer (or version 0 of a channel we proposed,
+        # registered before its accept reached us): adopt it. Payments it carries are paid.
+        carried: tuple[Payment, ...] = ()
+        if ch.pending is not None and ch.pending.version == version:
+            carried = ch.pending.payments
+        for abandoned_version, payments in ch.abandoned:
+            if abandoned_version == version:
+                carried = payments
+        paid = {p.payment_id for p in carried}
+        out += [fx.NotifyPaymentSent(payment_id=p.payment_id, asset=p.asset, amount=p.amount, version=version)
+                for p in carried]
+        pending = ch.pending if ch.pending is not None and not paid & {p.payment_id for p in ch.pending.payments} \
+            else None
+        ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me, pending=pending, abandoned=(),
+                          queue=tuple(p for p in ch.queue if p.payment_id not in paid))
     ch, failed = _fail_in_flight(ch, "the channel is in dispute")
     out += failed
     ours = version == ch.version
     ch = attrs.evolve(ch, phase=Phase.DISPUTED if not ch.concluded else ch.phase, deadline=inp.deadline,
-                      registered_version=version, submitted_at=now)
+                      registered_version=version, submitted_at=now, abandoned=())
     out.append(fx.NotifyDisputed(version=version, deadline=inp.deadline, ours=ours))
     if version < ch.version:
         # Stale-state attack: the peer registered an old state that pays it more.
@@ -605,7 +655,9 @@ def _on_withdrawn(ch: Channel, inp: ins.ChainWithdrawn, now: int, env: Env) -> S
 
 def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
     """Drive L1 deadlines: withdraw after the window, resubmit what was not confirmed."""
-    due = ch.submitted_at is None or now >= ch.submitted_at + RESUBMIT_AFTER
+    # Retry well inside the challenge window, however short it is.
+    every = max(1, min(RESUBMIT_AFTER, ch.params.challenge_duration // 4))
+    due = ch.submitted_at is None or now >= ch.submitted_at + every
     if ch.phase is Phase.FUNDING and due:
         # A deposit lost in a crash or refused by the L1 is sent again; an over-deposit
         # is refunded at withdraw, so a duplicate costs nothing.
@@ -631,7 +683,8 @@ def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
 
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
-    ins.ActionPay: _on_pay, ins.ActionClose: _on_close, ins.ActionForceClose: _on_force_close,
+    ins.ActionPay: _on_pay, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
+    ins.ActionForceClose: _on_force_close,
     ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept,
     ins.ReceiveDecline: _on_decline,
     ins.ReceiveUpdate: _on_update, ins.ReceiveClose: _on_close_proposal, ins.ReceiveCountersign: _on_countersign,

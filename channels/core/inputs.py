@@ -29,6 +29,13 @@ class ActionPay:
 
 
 @attrs.frozen(kw_only=True)
+class ActionCancelPay:
+    """The caller gave up on a payment: drop it if it is still only queued."""
+
+    payment_id: PaymentId
+
+
+@attrs.frozen(kw_only=True)
 class ActionClose:
     """Cooperative close: propose a final state and conclude on the L1."""
 
@@ -117,7 +124,8 @@ class Tick:
     """Time passed; ``now`` (L1 time) is given to every transition anyway."""
 
 
-Input = (ActionPay | ActionClose | ActionForceClose | ActionReconnect | ActionResync | ReceiveAccept | ReceiveDecline
+Input = (ActionPay | ActionCancelPay | ActionClose | ActionForceClose | ActionReconnect | ActionResync
+         | ReceiveAccept | ReceiveDecline
          | ReceiveUpdate | ReceiveClose | ReceiveCountersign | ReceiveReject | ReceiveReestablish
          | ChainDeposited | ChainRegistered | ChainConcluded | ChainWithdrawn | Tick)
 

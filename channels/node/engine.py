@@ -74,6 +74,7 @@ class ProposalItem:
     peer_id: str
     proposal: ChannelProposal
     accept: Callable[[str, ChannelProposal], str | None]  # policy: None = accept, else the reason to decline
+    max_in_flight: int = 4  # channels in proposed/funding per peer (resource exhaustion)
 
 
 @attrs.frozen
@@ -182,7 +183,7 @@ class Engine:
                     run(item.channel.channel_id, item.peer_id, item.channel, item.effects)
                     self.open_waiters.setdefault(item.channel.channel_id, []).append(item.waiter)
                 elif isinstance(item, ProposalItem):
-                    self._on_proposal(item, current, run, out)
+                    self._on_proposal(item, current, run, out, staged_peer)
                 elif isinstance(item, ChainItem):
                     cursor = max(cursor, item.cursor)
                     if item.channel_id is not None and item.input is not None:
@@ -211,12 +212,15 @@ class Engine:
                         assert ch is not None
                         new, effects = transition(ch, ins.ActionReconnect(), now=now, env=self.env)
                         run(cid, item.peer_id, new, effects)
-            except LocalProtocolError as exc:
+            except Exception as exc:
+                # Whatever an input raised, nothing of it was staged: transitions are pure.
                 waiter = getattr(item, "waiter", None)
                 if waiter is not None:
                     out.wakeups.append((waiter, None, exc))
-                else:
+                elif isinstance(exc, ChannelsError):
                     log.warning("input %s refused: %s", type(item).__name__, exc)
+                else:
+                    log.exception("input %s failed; ignored", type(item).__name__)
         # Signed something new? Then the commit must survive power loss (never sign twice).
         durable = any(cid not in self.channels or ch.highest_signed > self.channels[cid].highest_signed
                       for cid, ch in staged.items())
@@ -229,13 +233,17 @@ class Engine:
                 if cursor != self.cursor:
                     self.store.set_chain_cursor(cursor)
         except StorageError as exc:
-            log.error("store commit failed; batch of %d inputs discarded: %s", len(items), exc)
-            failed = Outgoing()
+            # Fatal: the chain events of this batch are already consumed from the feed, so
+            # carrying on would miss them. The node stops; a restart resumes from the stored
+            # cursor and the stored channels, which this batch never touched.
+            log.error("store commit failed; stopping (restart the node to recover): %s", exc)
             for item in items:
                 waiter = getattr(item, "waiter", None)
                 if waiter is not None:
-                    failed.wakeups.append((waiter, None, exc))
-            return failed
+                    waiter.set(None, exc)
+            for waiter, _, _ in out.wakeups:
+                waiter.set(None, exc)
+            raise
         self.channels.update(staged)
         self.peer_of.update(staged_peer)
         self.cursor = cursor
@@ -244,7 +252,7 @@ class Engine:
         return out
 
     def _on_proposal(self, item: ProposalItem, current: Callable[[ChannelId], Channel | None],
-                     run: Callable[..., None], out: Outgoing) -> None:
+                     run: Callable[..., None], out: Outgoing, staged_peer: dict[ChannelId, str]) -> None:
         proposal = item.proposal
         cid = proposal.params.channel_id
         existing = current(cid)
@@ -252,6 +260,17 @@ class Engine:
             # A retransmitted proposal: our accept was lost; send it again.
             new, effects = transition(existing, ins.ActionReconnect(), now=self.now, env=self.env)
             run(cid, item.peer_id, new, effects)
+            return
+        owners = {**self.peer_of, **staged_peer}
+        unfinished = 0
+        for c, owner in owners.items():
+            known = current(c)
+            if owner == item.peer_id and known is not None and known.phase in (Phase.PROPOSED, Phase.FUNDING):
+                unfinished += 1
+        if existing is None and unfinished >= item.max_in_flight:
+            # Proposal flooding: every accepted proposal may lock our deposit.
+            out.rejects.append((item.peer_id, fx.Reject(reason="too many unfinished channels; proposal ignored",
+                                                        action=fx.RejectAction.WARN)))
             return
         if existing is not None:
             out.rejects.append((item.peer_id, fx.Reject(reason="channel id already in use",
@@ -283,7 +302,9 @@ class Engine:
             if waiter is not None:
                 out.wakeups.append((waiter, e.version, None))
         elif isinstance(e, fx.NotifyPaymentReceived):
-            payments.append((e.payment_id + b"/in", cid, "in", e.asset, e.amount, "received", str(e.version)))
+            # Keyed by version too: the id is the peer's choice and may repeat across updates.
+            key = e.payment_id + b"/in/" + e.version.to_bytes(8, "big")
+            payments.append((key, cid, "in", e.asset, e.amount, "received", str(e.version)))
             out.notices.append((cid, e))
         elif isinstance(e, fx.NotifyPaymentFailed):
             waiter = self.payment_waiters.pop(e.payment_id, None)

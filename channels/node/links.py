@@ -67,7 +67,13 @@ class PeerLink:
         self._kick = trio.Event()
 
     def send(self, frame: bytes) -> None:
-        self._send.send_nowait(frame)
+        """Queue a frame; while the link is down it is dropped instead.
+
+        Everything that matters is rebuilt from the stored channel state when the link
+        comes back (reestablish, resend of proposals and accepts), so an offline peer
+        cannot make this queue grow without bound."""
+        if self.up:
+            self._send.send_nowait(frame)
 
     def kick(self) -> None:
         """Retry connecting now (the peer just showed up)."""
@@ -87,6 +93,11 @@ class PeerLink:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = self._interval
+            while True:  # frames queued for the previous connection are stale
+                try:
+                    self._recv.receive_nowait()
+                except trio.WouldBlock:
+                    break
             try:
                 await stream.send(self._init_frame())
                 self.up = True

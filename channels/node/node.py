@@ -192,20 +192,36 @@ class Node:
         with trio.fail_after(timeout):
             return ChannelId(await waiter.wait())
 
-    async def pay(self, channel_id: ChannelId, amount: int, *, asset: AssetId | None = None) -> Version:
+    async def pay(self, channel_id: ChannelId, amount: int, *, asset: AssetId | None = None,
+                  payment_id: bytes | None = None) -> Version:
         """Pay the channel's peer; return the version that carries the payment.
 
-        Raises ``PaymentFailed`` if the payment did not go through."""
+        Raises ``PaymentFailed`` if the payment did not go through. If the caller is
+        cancelled (a timeout), a payment still only queued is withdrawn; one already
+        signed may still complete: ``payment_status(payment_id)`` tells."""
         ch = self._channel(channel_id)
-        payment_id = PaymentId(os.urandom(16))
+        payment_id = PaymentId(payment_id or os.urandom(16))
+        done = self.store.payment(payment_id)
+        if done is not None and done[0] == "sent":  # a retry of a payment that went through
+            return Version(int(done[1]))
         waiter = Waiter()
         self.engine.payment_waiters[payment_id] = waiter
-        action = ins.ActionPay(payment_id=payment_id, asset=asset or ch.allocation.assets[0], amount=amount)
-        await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
+        in_flight = ch.queue + (ch.pending.payments if ch.pending else ())
+        if not any(p.payment_id == payment_id for p in in_flight):  # a retry waits for the original
+            action = ins.ActionPay(payment_id=payment_id, asset=asset or ch.allocation.assets[0], amount=amount)
+            await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
         try:
             return Version(await waiter.wait())
+        except trio.Cancelled:
+            self._inputs.send_nowait(CoreItem(channel_id=channel_id, input=ins.ActionCancelPay(payment_id=payment_id)))
+            raise
         finally:
             self.engine.payment_waiters.pop(payment_id, None)
+
+    def payment_status(self, payment_id: bytes) -> str:
+        """``sent``, ``failed``, or ``unknown`` (never seen, or still in flight)."""
+        row = self.store.payment(payment_id)
+        return row[0] if row else "unknown"
 
     async def close(self, channel_id: ChannelId, *, force: bool = False, wait: bool = True,
                     timeout: float = 120.0) -> Channel:
@@ -336,12 +352,8 @@ class Node:
 
     async def _route_message(self, peer: str, message: Any) -> None:
         if isinstance(message, ChannelProposal):
-            proposals = sum(1 for cid, p in self.engine.peer_of.items()
-                            if p == peer and self.engine.channels[cid].phase in (Phase.PROPOSED, Phase.FUNDING))
-            if proposals >= self.config.max_proposals_per_peer:
-                log.warning("peer %s has too many channel proposals in flight; ignoring one", peer)
-                return
-            await self._inputs.send(ProposalItem(peer_id=peer, proposal=message, accept=self._accept_policy))
+            await self._inputs.send(ProposalItem(peer_id=peer, proposal=message, accept=self._accept_policy,
+                                                 max_in_flight=self.config.max_proposals_per_peer))
             return
         inp = ins.receive(message)
         if inp is None:
@@ -355,6 +367,13 @@ class Node:
 
     def _accept_policy(self, peer: str, proposal: ChannelProposal) -> str | None:
         params, alloc = proposal.params, proposal.allocation
+        try:
+            params.validate()
+            alloc.validate(len(params.participants))
+        except ChannelsError as exc:
+            return f"invalid proposal: {exc}"
+        if len(params.participants) != 2:
+            return "two-party channels only"
         info = self._peers.get(peer)
         if info is None or self.l1_address not in params.participants:
             return "we are not a participant"

@@ -31,12 +31,13 @@ def channel_to_bytes(ch: Channel) -> bytes:
     return encode([RECORD_VERSION, ch.params.to_fields(), ch.me, ch.phase.value, ch.latest.to_fields(),
                    ch.latest_proposer, pending, _payments_to(ch.queue), ch.highest_signed, ch.highest_signed_digest,
                    ch.yielded, ch.closing_requested, list(ch.holdings), ch.deadline, ch.concluded, ch.submitted_at,
-                   ch.registered_version, list(ch.deposited)], validate=False)
+                   ch.registered_version, list(ch.deposited), ch.final_signed,
+                   [[v, _payments_to(ps)] for v, ps in ch.abandoned]], validate=False)
 
 
 def channel_from_bytes(data: bytes) -> Channel:
     f: Any = decode(data, max_size=MAX_RECORD)
-    if not isinstance(f, list) or len(f) != 18 or f[0] != RECORD_VERSION:
+    if not isinstance(f, list) or len(f) != 20 or f[0] != RECORD_VERSION:
         raise DecodeError("not a channel record of a known version")
     try:
         params = ChannelParams.from_fields(f[1])
@@ -52,7 +53,8 @@ def channel_from_bytes(data: bytes) -> Channel:
                        queue=_payments_from(f[7]), highest_signed=f[8], highest_signed_digest=f[9], yielded=f[10],
                        closing_requested=f[11], holdings=tuple(f[12]), deadline=f[13], concluded=f[14],
                        submitted_at=f[15], registered_version=f[16],
-                       deposited=tuple(f[17]))
+                       deposited=tuple(f[17]), final_signed=f[18],
+                       abandoned=tuple((v, _payments_from(ps)) for v, ps in f[19]))
     except (ValueError, TypeError, IndexError) as exc:
         raise DecodeError(f"corrupt channel record: {exc}") from None
 

@@ -323,3 +323,56 @@ def test_lost_deposit_is_resubmitted_until_seen() -> None:
     assert [(e.asset, e.amount) for e in pair.apply(1, ins.Tick())] == [(NATIVE, 40)]
     opened = pair.apply(1, ins.ChainDeposited(asset=NATIVE, holdings=140, amount=40, ours=True))
     assert pair.channel(1).phase is Phase.OPEN and isinstance(opened[0], fx.NotifyOpened)
+
+
+def test_nothing_is_signed_after_a_final_state() -> None:
+    """Final-state replay: we must not countersign updates once we signed a final state."""
+    pair = CorePair((500, 500))
+    pair.apply(0, ins.ActionClose())  # alice signs a final state; bob receives it later
+    final_frame = pair.sides[1].inbox.popleft()
+    ch = pair.channel(1)
+    state = attrs.evolve(ch.latest.state, version=Version(2),
+                         allocation=ch.allocation.with_transfer(NATIVE, 200, 1, 0))
+    sig = pair.keys[1].sign_digest(pair.scheme.state_digest(pair.params, state))
+    msg = UpdateProposal(channel_id=ch.channel_id, version=Version(2),
+                         payments=(Payment(payment_id=PaymentId(b"bait"), asset=NATIVE, amount=200),), signature=sig)
+    out = pair.apply(0, ins.ReceiveUpdate(message=msg))
+    assert not any(isinstance(e, fx.NotifyPaymentReceived) for e in out)
+    assert not any(isinstance(e, fx.Send) and isinstance(e.message, Countersign) for e in out)
+    assert pair.channel(0).version == 0
+    del final_frame
+
+
+def test_registration_while_proposed_is_not_ignored() -> None:
+    pair = CorePair((100, 100))
+    from channels.core.channel import propose_channel
+    from channels.core.messages import ChannelProposal
+    params = attrs.evolve(pair.params, nonce=bytes(range(32)))
+    a, out = propose_channel(params, pair.allocation, env=pair.sides[0].env)
+    proposal = out[0].message
+    assert isinstance(proposal, ChannelProposal)
+    b, _ = accept_channel(proposal, env=pair.sides[1].env)
+    pair.sides[0].channel = a
+    got = pair.apply(0, ins.ChainRegistered(signed=b.latest, deadline=60))
+    assert pair.channel(0).phase is Phase.DISPUTED and any(isinstance(e, fx.NotifyDisputed) for e in got)
+    assert any(isinstance(e, fx.Reject) for e in pair.apply(0, ins.ReceiveAccept(
+        message=__import__("channels.core.messages", fromlist=["ChannelAccept"]).ChannelAccept(
+            channel_id=a.channel_id, signature=b.latest.signatures[1]))))
+
+
+def test_queued_payment_can_be_cancelled_signed_one_cannot() -> None:
+    pair = CorePair((100, 100))
+    first = pair.pay(0, 1)  # signed and sent
+    second = pair.pay(0, 2)  # queued behind it
+    assert [type(e) for e in pair.apply(0, ins.ActionCancelPay(payment_id=second))] == [fx.NotifyPaymentFailed]
+    assert pair.apply(0, ins.ActionCancelPay(payment_id=first)) == []
+    pair.deliver_all()
+    assert pair.balances(0) == (99, 101)
+
+
+def test_yielded_follower_recovers_on_resync() -> None:
+    pair = CorePair((100, 100))
+    pair.sides[1].channel = attrs.evolve(pair.channel(1), yielded=True, queue=(
+        Payment(payment_id=PaymentId(b"q"), asset=NATIVE, amount=3),))
+    out = pair.apply(1, ins.ActionResync())
+    assert any(isinstance(e, fx.Send) and isinstance(e.message, UpdateProposal) for e in out)

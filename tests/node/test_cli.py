@@ -133,7 +133,11 @@ def test_two_nodes_through_the_cli(network: Network) -> None:
     assert opened["state"] == "open" and opened["balance"] == 600 and opened["peer_balance"] == 0
 
     paid = cli("--data-dir", a, "pay-direct", cid[:10], "100")  # a unique prefix is enough
+    payment_id = paid.pop("payment_id")
     assert paid == {"channel_id": cid, "version": 1, "amount": 100, "balance": 500, "peer_balance": 100}
+    # A retry with the same payment id is answered with the original outcome: it never pays twice.
+    again = cli("--data-dir", a, "pay-direct", cid, "100", "--payment-id", payment_id)
+    assert (again["version"], again["balance"]) == (1, 500)
     assert cli("pay-direct", cid, "30", "--data-dir", b)["version"] == 2
     assert cli("--json", "--data-dir", a, "pay-direct", cid, "50")["balance"] == 480
 

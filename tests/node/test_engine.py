@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 from channels.core import inputs as ins
@@ -46,11 +47,11 @@ def test_commit_failure_sends_nothing_and_changes_nothing(tmp_path: Path, monkey
 
     monkeypatch.setattr(engine.store, "save_channel", broken)
     waiter = Waiter()
-    out = engine.step([CoreItem(channel_id=cid, input=ins.ActionPay(payment_id=PaymentId(b"p"), asset=NATIVE,
-                                                                   amount=5), waiter=waiter)])
-    assert not out.sends, "nothing is sent unless it was committed"
-    assert engine.channels[cid] == before
-    assert [type(err) for _, _, err in out.wakeups] == [StorageError]
+    with pytest.raises(StorageError):  # fatal: the node stops and restarts from the store
+        engine.step([CoreItem(channel_id=cid, input=ins.ActionPay(payment_id=PaymentId(b"p"), asset=NATIVE,
+                                                                 amount=5), waiter=waiter)])
+    assert engine.channels[cid] == before, "nothing is applied, so nothing can have been sent"
+    assert waiter.done
 
 
 def test_signed_proposal_is_durable_before_it_is_sent(tmp_path: Path) -> None:
@@ -72,3 +73,36 @@ def test_peer_cannot_speak_for_another_peers_channel(tmp_path: Path) -> None:
     out = engine.step([CoreItem(channel_id=cid, input=ins.ActionResync(), peer_id="mallory")])
     assert out.rejects and out.rejects[0][0] == "mallory"
     assert engine.channels[cid] == before and not out.sends
+
+
+def test_malformed_proposal_is_declined_not_fatal(tmp_path: Path) -> None:
+    engine, pair = engine_with_channel(tmp_path)
+    from channels.core.messages import ChannelProposal
+    from channels.core.state import Allocation
+    from channels.node.engine import ProposalItem
+    bad = ChannelProposal(params=attrs.evolve(pair.params, nonce=bytes(32)),
+                          allocation=Allocation(assets=(NATIVE,), balances=((5,),)), signature=bytes(64))
+
+    def policy(peer: str, proposal: ChannelProposal) -> str | None:
+        proposal.allocation.balances[0][1]  # a careless policy would crash here
+        return None
+
+    out = engine.step([ProposalItem(peer_id="peer", proposal=bad, accept=policy)])
+    assert len(engine.channels) == 1 and not out.sends
+
+
+def test_proposal_flood_is_capped_per_peer(tmp_path: Path) -> None:
+    engine, pair = engine_with_channel(tmp_path)
+    from channels.core.channel import propose_channel
+    from channels.core.messages import ChannelProposal
+    from channels.node.engine import ProposalItem
+    items = []
+    for i in range(10):
+        params = attrs.evolve(pair.params, participants=pair.params.participants[::-1], nonce=bytes([i]) * 32)
+        alloc = attrs.evolve(pair.allocation, balances=((100, 0),))
+        _, effects = propose_channel(params, alloc, env=pair.sides[1].env)
+        proposal = effects[0].message  # type: ignore[union-attr]
+        assert isinstance(proposal, ChannelProposal)
+        items.append(ProposalItem(peer_id="flooder", proposal=proposal, accept=lambda p, q: None, max_in_flight=3))
+    engine.step(items)
+    assert sum(1 for p in engine.peer_of.values() if p == "flooder") == 3
