@@ -38,6 +38,20 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
+def command_group(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser,
+                  name: str, help: str) -> tuple[argparse.ArgumentParser, Any]:
+    """A command with subcommands (``channels devnet ...``); alone it prints its help."""
+    group = sub.add_parser(name, parents=[common], help=help)
+    cmds = group.add_subparsers(dest=f"{name}_command", metavar=f"{name.upper()}_COMMAND")
+
+    def usage(args: argparse.Namespace) -> int:
+        group.print_help()
+        return 2
+
+    group.set_defaults(func=usage)
+    return group, cmds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="channels", description="p2p-channels: state channels over libp2p")
     parser.add_argument("--data-dir", help="data directory of a node or devnet")

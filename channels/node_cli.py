@@ -28,14 +28,9 @@ Human = Callable[[Any], str]
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    node = sub.add_parser("node", parents=[common], help="run a channel node")
-    cmds = node.add_subparsers(dest="node_command", metavar="NODE_COMMAND")
+    from .cli import command_group
 
-    def usage(args: argparse.Namespace) -> int:
-        node.print_help()
-        return 2
-
-    node.set_defaults(func=usage)
+    _, cmds = command_group(sub, common, "node", "run a channel node")
     p = _one_line(cmds.add_parser("start", parents=[common], help="run a node in the foreground until stopped"))
     p.add_argument("--listen", action="append", metavar="MULTIADDR", help="listen address (repeatable)")
     p.add_argument("--devnet", metavar="MULTIADDR", help="the devnet daemon's multiaddr")

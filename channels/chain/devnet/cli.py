@@ -32,14 +32,9 @@ ENV_DEVNET = "CHANNELS_DEVNET"
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    devnet = sub.add_parser("devnet", parents=[common], help="the embedded development L1")
-    cmds = devnet.add_subparsers(dest="devnet_command", metavar="DEVNET_COMMAND")
+    from ...cli import command_group
 
-    def usage(args: argparse.Namespace) -> int:
-        devnet.print_help()
-        return 2
-
-    devnet.set_defaults(func=usage)
+    _, cmds = command_group(sub, common, "devnet", "the embedded development L1")
 
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("--devnet", metavar="MULTIADDR", default=argparse.SUPPRESS,

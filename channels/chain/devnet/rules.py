@@ -337,14 +337,19 @@ def _conclude(ov: _Overlay, sender: Address, op: t.Conclude, now: int) -> None:
     ov.emit("Concluded", record.channel_id, version=op.signed.state.version, state=op.signed)
 
 
+def _no_dispute(record: ChannelRecord, now: int, while_open: str) -> None:
+    """Register and checkpoint need a channel with no registered state."""
+    if record.state is not None:
+        if _window_open(record, now):
+            raise AlreadyRegistered(while_open)
+        raise WindowClosed("the dispute is over: withdraw the registered state")
+
+
 def _register(ov: _Overlay, sender: Address, op: t.Register, now: int) -> None:
     record = _check_params(ov, op.params)
     _not_settled(record)
     _check_state(op.params, op.signed.state)
-    if record.state is not None:
-        if _window_open(record, now):
-            raise AlreadyRegistered("a dispute is already open: refute it with a newer state")
-        raise WindowClosed("the dispute is over: withdraw the registered state")
+    _no_dispute(record, now, "a dispute is already open: refute it with a newer state")
     if op.signed.state.version < record.floor:
         # Stale-state attack below a checkpoint: the checkpoint proved a newer state exists.
         raise StaleVersion(f"version {op.signed.state.version} is below the checkpoint {record.floor}")
@@ -410,10 +415,7 @@ def _checkpoint(ov: _Overlay, sender: Address, op: t.Checkpoint, now: int) -> No
     record = _check_params(ov, op.params)
     _not_settled(record)
     _check_state(op.params, op.signed.state)
-    if record.state is not None:
-        if _window_open(record, now):
-            raise AlreadyRegistered("a dispute is open: refute with this state instead of checkpointing")
-        raise WindowClosed("the dispute is over: withdraw the registered state")
+    _no_dispute(record, now, "a dispute is open: refute with this state instead of checkpointing")
     if record.checkpoint is not None and op.signed.state.version <= record.floor:
         raise StaleVersion(f"version {op.signed.state.version} does not exceed the checkpoint {record.floor}")
     _check_fully_signed(op.params, op.signed)
