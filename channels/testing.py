@@ -40,10 +40,13 @@ class RecordingScheme(DevnetScheme):
 
     def __init__(self) -> None:
         self.versions: dict[bytes, int] = {}
+        self.finals: set[bytes] = set()
 
     def state_digest(self, params: ChannelParams, state: Any) -> bytes:
         digest = super().state_digest(params, state)
         self.versions[digest] = state.version
+        if state.is_final:
+            self.finals.add(digest)
         return digest
 
 
@@ -136,6 +139,10 @@ class CorePair:
             if side == i:
                 out.setdefault(self.scheme.versions[digest], set()).add(digest)
         return out
+
+    def signed_in_order(self, i: int) -> list[tuple[int, bool]]:
+        """(version, is_final) of every signature side ``i`` made, in order."""
+        return [(self.scheme.versions[d], d in self.scheme.finals) for side, d in self.signed_log if side == i]
 
     def notified(self, i: int, kind: type) -> list[Any]:
         return [e for e in self.sides[i].effects if isinstance(e, kind)]

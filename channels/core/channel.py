@@ -563,9 +563,10 @@ def _on_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:
     msg, pending = inp.message, ch.pending
     if pending is None or msg.version != pending.version:
         return ch, [fx.Reject(reason="reject for a version we did not propose", action=fx.RejectAction.IGNORE)]
-    if msg.retry:  # the peer signed another state at this version: propose again, higher
-        ch = attrs.evolve(_abandon_pending(ch), yielded=ch.me > ch.peer)
-        return _maybe_propose(ch, env)
+    if msg.retry:  # the peer signed another state at this version: propose again, higher.
+        # No yield here: the peer has nothing pending at that version, so waiting for it
+        # could wait forever; a new collision, if any, is settled by the leader rule.
+        return _maybe_propose(attrs.evolve(_abandon_pending(ch), yielded=False), env)
     reason = f"peer rejected the update: {msg.reason}"[:200]
     out: list[fx.Effect] = [fx.NotifyPaymentFailed(payment_id=p.payment_id, reason=reason) for p in pending.payments]
     ch = attrs.evolve(ch, pending=None, closing_requested=ch.closing_requested and pending.kind is PendingKind.UPDATE)
