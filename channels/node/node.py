@@ -114,7 +114,6 @@ class Node:
             p: PeerInfo(addr, addrs) for p, (addr, addrs) in store.peers().items()}
         self._peer_seen = trio.Event()
         self._inbound: dict[str, int] = {}
-        self.received: list[fx.NotifyPaymentReceived] = []
         self.stopped = trio.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -412,10 +411,9 @@ class Node:
                         "peer %s: %s (%s)", peer, reject.reason, reject.action.value)
                 if reject.action is fx.RejectAction.DISCONNECT:
                     self._nursery.start_soon(self.transport.disconnect, peer)
-            for cid, notice in out.notices:
-                if isinstance(notice, fx.NotifyPaymentReceived):
-                    self.received.append(notice)
-                log.info("channel %s: %s", cid.hex()[:12], type(notice).__name__)
+            for cid, notice in out.notices:  # payments are in the store; lifecycle events are logged
+                level = logging.DEBUG if isinstance(notice, fx.NotifyPaymentReceived) else logging.INFO
+                log.log(level, "channel %s: %s", cid.hex()[:12], notice)
 
     async def _run_submitter(self) -> None:
         """Send L1 transactions; failures are logged and retried by the core's ticks."""
