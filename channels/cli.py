@@ -58,16 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options()
+    # Imported here: each command module imports this one for ``emit`` and ``command_group``.
     from .chain.devnet.cli import add_commands as add_devnet
     from .demo import add_commands as add_demo
-    add_demo(sub, common)
-    add_devnet(sub, common)
-    try:
-        from .node_cli import add_commands as add_node
-    except ImportError:  # pragma: no cover - node commands arrive with the [peer] issue
-        pass
-    else:
-        add_node(sub, common)
+    from .node_cli import add_commands as add_node
+
+    for add in (add_demo, add_devnet, add_node):
+        add(sub, common)
     return parser
 
 

@@ -255,7 +255,7 @@ async def open_remote_devnet(address: str, *, host: Host | None = None,
             try:
                 peer_id = await h.connect(address, timeout=timeout)
             except NetError as exc:
-                raise LedgerUnavailable(f"cannot reach the devnet at {address}: {exc}; is it running?") from None
+                raise LedgerUnavailable(f"cannot reach the devnet at {address} ({exc})") from None
             remote = RemoteDevnet(h, address, peer_id, nursery, timeout=timeout)
             try:
                 yield remote
