@@ -7,7 +7,7 @@ the same run: the py-libp2p round-trip rate between two processes and the SQLite
 durable commit rate. A lock-step design needs at least one round trip and two
 durable commits per payment; batching beats that with many payments in flight.
 
-    python bench/bench_node.py [--sequential 500] [--concurrent 5000] [--in-flight 500]
+    python bench/bench_node.py [--sequential 2000] [--concurrent 5000] [--in-flight 500]
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sequential", type=int, default=500)
+    parser.add_argument("--sequential", type=int, default=2000)
     parser.add_argument("--concurrent", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=500)
     trio.run(main, parser.parse_args())
