@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO))
 from channels.chain.devnet.client import open_remote_devnet  # noqa: E402
 from channels.core.ids import ChannelId  # noqa: E402
 from channels.node import Node, load_config  # noqa: E402
-from tests.procs import DevnetProc, NodeProc  # noqa: E402
+from tests.devnet.daemon_util import DaemonProc  # noqa: E402
+from tests.procs import NodeProc  # noqa: E402
 
 
 def sqlite_commit_rate(directory: Path, seconds: float = 1.5) -> float:
@@ -67,10 +68,10 @@ def quantiles_ms(latencies: list[float]) -> tuple[float, float]:
 
 
 async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    devnet = DevnetProc(work / "devnet", block_time=0.5)
+    devnet = DaemonProc(work / "devnet", block_time=0.5)
     b = NodeProc(work / "b", "")
     try:
-        address = devnet.start_and_wait()
+        address = devnet.start()
         b.args[b.args.index("--devnet") + 1] = address
         b.args[b.args.index("--log-level") + 1] = "warning"
         info: Any = await b.start_and_wait()

@@ -62,18 +62,6 @@ class Proc:
         return self.proc.returncode
 
 
-class DevnetProc(Proc):
-    def __init__(self, data_dir: Path, *, block_time: float = 0.2) -> None:
-        super().__init__(["devnet", "start", "--data-dir", str(data_dir), "--listen", LOOPBACK,
-                          "--block-time", str(block_time)], data_dir.parent / f"{data_dir.name}.log")
-        self.data_dir = data_dir
-
-    def start_and_wait(self, timeout: float = 30) -> str:
-        self.start()
-        assert self.proc is not None
-        return wait_for_file(self.data_dir / "devnet.addr", self.proc, timeout)
-
-
 class NodeProc(Proc):
     def __init__(self, data_dir: Path, devnet: str) -> None:
         super().__init__(["node", "start", "--data-dir", str(data_dir), "--listen", LOOPBACK, "--devnet", devnet,

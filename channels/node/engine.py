@@ -156,6 +156,9 @@ class Engine:
         def current(cid: ChannelId) -> Channel | None:
             return staged.get(cid) or self.channels.get(cid)
 
+        def owner(cid: ChannelId) -> str:
+            return staged_peer.get(cid) or self.peer_of[cid]
+
         def run(cid: ChannelId, peer: str, ch: Channel, effects: list[fx.Effect]) -> None:
             staged[cid] = ch
             staged_peer[cid] = peer
@@ -168,7 +171,7 @@ class Engine:
                     ch = current(item.channel_id)
                     if ch is None:
                         raise LocalProtocolError(f"unknown channel {item.channel_id.hex()}")
-                    peer = self.peer_of.get(item.channel_id) or staged_peer[item.channel_id]
+                    peer = owner(item.channel_id)
                     if item.peer_id is not None and item.peer_id != peer:
                         # Cross-channel injection: a peer may only speak for its own channels.
                         out.rejects.append((item.peer_id, fx.Reject(
@@ -189,7 +192,7 @@ class Engine:
                     if item.channel_id is not None and item.input is not None:
                         ch = current(item.channel_id)
                         if ch is not None:
-                            peer = self.peer_of.get(item.channel_id) or staged_peer[item.channel_id]
+                            peer = owner(item.channel_id)
                             new, effects = transition(ch, item.input, now=now, env=self.env)
                             run(item.channel_id, peer, new, effects)
                 elif isinstance(item, TickItem):
@@ -205,7 +208,7 @@ class Engine:
                         if inp is not None:
                             new, effects = transition(ch, inp, now=now, env=self.env)
                             if new != ch or effects:
-                                run(cid, self.peer_of[cid], new, effects)
+                                run(cid, owner(cid), new, effects)
                 elif isinstance(item, PeerUpItem):
                     for cid in self.channels_of(item.peer_id):
                         ch = current(cid)

@@ -49,6 +49,8 @@ class Transport(Protocol):
 
     async def disconnect(self, peer_id: str) -> None: ...
 
+    async def wait_disconnected(self, peer_id: str) -> None: ...
+
 
 class PeerLink:
     """Our outbound side towards one peer: a queue of frames and the task that sends them."""
@@ -130,9 +132,6 @@ class PeerLink:
 
     async def _watch_disconnect(self, scope: trio.CancelScope) -> None:
         """A dead connection is noticed even when we have nothing to send."""
-        wait = getattr(self._transport, "wait_disconnected", None)
-        if wait is None:
-            return
-        await wait(self.peer_id)
+        await self._transport.wait_disconnected(self.peer_id)
         log.info("connection to %s lost", self.peer_id)
         scope.cancel()

@@ -281,8 +281,7 @@ class Node:
     async def _wait_peer(self, peer_id: str, timeout: float) -> None:
         with trio.move_on_after(timeout):
             while peer_id not in self._peers or not self.transport.is_connected(peer_id):
-                self._peer_seen = self._peer_seen if not self._peer_seen.is_set() else trio.Event()
-                with trio.move_on_after(0.2):
+                with trio.move_on_after(0.2):  # connectivity can also change without an Init
                     await self._peer_seen.wait()
             return
         raise PeerNotConnected(f"peer {peer_id} is not connected; run connect first")
@@ -326,7 +325,8 @@ class Node:
                 return
             self._peers[peer] = PeerInfo(init.l1_address, list(init.addresses))
             self.store.save_peer(peer, init.l1_address, list(init.addresses))
-            self._peer_seen.set()
+            self._peer_seen.set()  # wake every waiter, then arm a fresh event
+            self._peer_seen = trio.Event()
             link = self._link(peer)
             link.kick()
             if link.up:

@@ -79,12 +79,14 @@ def test_bad_local_input_raises_and_changes_nothing() -> None:
     assert pair.channel(0) == before
 
 
-def _proposal(pair: CorePair, payer: int, amount: int, version: int) -> UpdateProposal:
+def _proposal(pair: CorePair, payer: int, amount: int, version: int, *, signer: int | None = None,
+              payment_id: bytes = b"evil") -> UpdateProposal:
+    """An update moving ``amount`` from ``payer``, signed by ``signer`` (default: the payer)."""
     ch = pair.channel(payer)
-    payments = (Payment(payment_id=PaymentId(b"evil"), asset=NATIVE, amount=amount),)
+    payments = (Payment(payment_id=PaymentId(payment_id), asset=NATIVE, amount=amount),)
     state = attrs.evolve(ch.latest.state, version=Version(version),
                          allocation=ch.allocation.with_transfer(NATIVE, amount, payer, 1 - payer))
-    sig = pair.keys[payer].sign_digest(pair.scheme.state_digest(pair.params, state))
+    sig = pair.keys[payer if signer is None else signer].sign_digest(pair.scheme.state_digest(pair.params, state))
     return UpdateProposal(channel_id=ch.channel_id, version=Version(version), payments=payments, signature=sig)
 
 
@@ -114,13 +116,8 @@ def test_rule_breaking_updates_are_rejected_without_change(case: str) -> None:
 def test_payee_cannot_take_money_via_update() -> None:
     """The receiver recomputes the state: a proposal paying the proposer cannot verify."""
     pair = CorePair((100, 100))
-    ch = pair.channel(1)
     # Bob (payee direction reversed) signs a state where alice's balance goes down.
-    state = attrs.evolve(ch.latest.state, version=Version(1),
-                         allocation=ch.allocation.with_transfer(NATIVE, 50, 0, 1))
-    sig = pair.keys[1].sign_digest(pair.scheme.state_digest(pair.params, state))
-    msg = UpdateProposal(channel_id=ch.channel_id, version=Version(1),
-                         payments=(Payment(payment_id=PaymentId(b"t"), asset=NATIVE, amount=50),), signature=sig)
+    msg = _proposal(pair, 0, 50, 1, signer=1, payment_id=b"t")
     before = pair.channel(0)
     out = pair.apply(0, ins.ReceiveUpdate(message=msg))
     assert pair.channel(0) == before and isinstance(out[0], fx.Reject)
@@ -330,12 +327,7 @@ def test_nothing_is_signed_after_a_final_state() -> None:
     pair = CorePair((500, 500))
     pair.apply(0, ins.ActionClose())  # alice signs a final state; bob receives it later
     final_frame = pair.sides[1].inbox.popleft()
-    ch = pair.channel(1)
-    state = attrs.evolve(ch.latest.state, version=Version(2),
-                         allocation=ch.allocation.with_transfer(NATIVE, 200, 1, 0))
-    sig = pair.keys[1].sign_digest(pair.scheme.state_digest(pair.params, state))
-    msg = UpdateProposal(channel_id=ch.channel_id, version=Version(2),
-                         payments=(Payment(payment_id=PaymentId(b"bait"), asset=NATIVE, amount=200),), signature=sig)
+    msg = _proposal(pair, 1, 200, 2, payment_id=b"bait")
     out = pair.apply(0, ins.ReceiveUpdate(message=msg))
     assert not any(isinstance(e, fx.NotifyPaymentReceived) for e in out)
     assert not any(isinstance(e, fx.Send) and isinstance(e.message, Countersign) for e in out)

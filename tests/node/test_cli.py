@@ -8,13 +8,10 @@ against a stub node (no network), where malformed input must never crash it.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,11 +23,8 @@ import trio
 
 from channels.errors import UnknownChannel
 from channels.rpc import MAX_REQUEST, NodeAlreadyRunning, NodeNotRunning, RpcFailed, call, serve_rpc
+from tests.procs import CLI, ENV, LOOPBACK, REPO, wait_for_file
 
-REPO = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-CLI = [sys.executable, "-m", "channels.cli"]
-LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 CALL_TIMEOUT = 60.0
 
 
@@ -59,16 +53,6 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     """Independent commands at once: each CLI process spends most of its time importing."""
     with ThreadPoolExecutor(len(calls)) as pool:
         return [f.result() for f in [pool.submit(c) for c in calls]]
-
-
-def wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
-        time.sleep(0.1)
-    raise AssertionError(f"{path} did not appear within {timeout}s")
 
 
 @attrs.define

@@ -27,16 +27,17 @@ from channels.core.ids import Address, ChannelId
 from channels.core.state import ChannelParams, State
 from channels.node import Node, load_config
 from channels.rpc import NodeNotRunning, RpcFailed
-from tests.procs import DevnetProc, NodeProc
+from tests.devnet.daemon_util import DaemonProc
+from tests.procs import NodeProc
 
 OPEN_AMOUNT = 100_000
 
 
 @asynccontextmanager
 async def devnet(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
-    proc = DevnetProc(tmp_path / "devnet", block_time=0.2)
+    proc = DaemonProc(tmp_path / "devnet", block_time=0.2)
     try:
-        address = proc.start_and_wait()
+        address = proc.start()
         async with open_remote_devnet(address) as ledger:
             yield address, ledger
     finally:
