@@ -104,11 +104,9 @@ async def run(workdir: Path) -> int:
 
             await call(rpc("alice"), "connect", {"address": nodes["bob"]["addresses"][0]})
             await call(rpc("bob"), "connect", {"address": nodes["carol"]["addresses"][0]})
-            ab = (await call(rpc("alice"), "open", {"peer_id": nodes["bob"]["peer_id"], "amount": 5_000,
-                                                    "challenge_duration": 5}))["channel_id"]
+            ab = (await call(rpc("alice"), "open", {"peer_id": nodes["bob"]["peer_id"], "amount": 5_000}))["channel_id"]
             print(f"\nalice opened channel {ab[:12]}... with bob, depositing 5000 on the L1")
-            bc = (await call(rpc("bob"), "open", {"peer_id": nodes["carol"]["peer_id"], "amount": 3_000,
-                                                  "challenge_duration": 5}))["channel_id"]
+            bc = (await call(rpc("bob"), "open", {"peer_id": nodes["carol"]["peer_id"], "amount": 3_000}))["channel_id"]
             print(f"bob   opened channel {bc[:12]}... with carol, depositing 3000 on the L1")
 
             print("\noff-chain payments (signed states over libp2p, no L1 transaction):")

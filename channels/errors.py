@@ -53,6 +53,10 @@ class InsufficientFunds(LocalProtocolError):
     """An amount is above the balance available to spend."""
 
 
+class QueueFull(LocalProtocolError):
+    """Too much work is already waiting (payments queued for an offline peer)."""
+
+
 class UnknownChannel(LocalProtocolError):
     """No channel with this id is known here."""
 

@@ -62,8 +62,22 @@ class Proc:
         return self.proc.returncode
 
 
+def write_settings(data_dir: Path, settings: dict[str, object]) -> None:
+    """Write ``DIR/config.toml`` (flat keys; numbers, booleans and strings)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, str) else v}"
+             for k, v in settings.items()]
+    (data_dir / "config.toml").write_text("\n".join(lines).replace("'", '"') + "\n")
+
+
+# Tests that force-close wait out the window, so they lower the node's safety minimum.
+SHORT_WINDOWS = {"min_challenge_duration": 1, "min_challenge_blocks": 1}
+
+
 class NodeProc(Proc):
-    def __init__(self, data_dir: Path, devnet: str) -> None:
+    def __init__(self, data_dir: Path, devnet: str, settings: dict[str, object] | None = None) -> None:
+        if settings:
+            write_settings(data_dir, settings)
         super().__init__(["node", "start", "--data-dir", str(data_dir), "--listen", LOOPBACK, "--devnet", devnet,
                           "--log-level", os.environ.get("CHANNELS_TEST_LOG", "info")],
                          data_dir.parent / f"{data_dir.name}.log")

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from ..chain.base import Signer, StateScheme
-from ..errors import InsufficientFunds, InvalidTransition, LocalProtocolError, RemoteProtocolError
+from ..errors import InsufficientFunds, InvalidTransition, LocalProtocolError, QueueFull, RemoteProtocolError
 from . import effects as fx
 from . import inputs as ins
 from .app import get_app
@@ -48,6 +48,11 @@ MAX_BATCH = 256  # payments per update: at most ~180 bytes each, so a frame stay
 MAX_PAYMENT_ID = 32  # bytes; the wire refuses longer ids
 MAX_VERSION_GAP = 16  # a proposal may skip at most this many versions (version-exhaustion DoS)
 RESUBMIT_AFTER = 10  # seconds of L1 time before an unconfirmed L1 transaction is sent again
+# Record bounds (proto/02 section 11): every collection in a channel record is bounded, so a
+# record always fits the reader's limits and a peer cannot make it grow with its answers.
+MAX_QUEUE = 512  # local payments waiting for the next update (the record reader takes 512 per list)
+MAX_ABANDONED = 64  # our signed proposals the peer left unanswered (each may still be registered)
+MAX_RETRIES = 8  # retry-rejects in a row before we stop re-proposing (retry loop)
 
 
 class Phase(enum.Enum):
@@ -70,6 +75,9 @@ class Env:
 
     scheme: StateScheme
     signer: Signer
+    # Seconds of L1 time a channel may stay proposed or funding before it is dropped
+    # (None: never). Stops zombie channels that a free identity opens and never funds.
+    funding_timeout: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -112,6 +120,8 @@ class Channel:
     abandoned: tuple[tuple[int, tuple[Payment, ...]], ...] = ()
     concluded: bool = False
     submitted_at: int | None = None  # L1 time of the last conclude/withdraw submission
+    retries: int = 0  # retry-rejects in a row since the peer last countersigned anything
+    funding_since: int | None = None  # L1 time we first saw this channel proposed or funding
 
     @property
     def peer(self) -> int:
@@ -240,6 +250,10 @@ def _maybe_propose(ch: Channel, env: Env) -> Step:
     if ch.phase is not Phase.OPEN or ch.pending is not None or ch.yielded:
         return ch, []
     version = _next_version(ch)
+    if ch.queue and len(ch.abandoned) >= MAX_ABANDONED:
+        # Every abandoned proposal is kept until a newer state is signed by both (it may
+        # still be registered); a peer that never countersigns must not make that list grow.
+        return _fail_in_flight(ch, "the peer left too many of our signed updates unanswered; close the channel")
     if ch.queue:
         batch, rest = ch.queue[:MAX_BATCH], ch.queue[MAX_BATCH:]
         state = apply_payments(ch.latest.state, batch, payer=ch.me, payee=ch.peer, version=version)
@@ -347,6 +361,13 @@ def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
     in_flight = ch.queue + (ch.pending.payments if ch.pending else ())
     if any(p.payment_id == inp.payment_id for p in in_flight):
         raise LocalProtocolError("a payment with this id is already in flight")
+    if len(ch.queue) >= MAX_QUEUE:
+        # Unbounded record: payments queued while the peer is offline are stored in the
+        # channel record; past the bound it would no longer be readable at start-up.
+        raise QueueFull(f"{MAX_QUEUE} payments are already queued on this channel; wait for the peer")
+    if len(ch.abandoned) >= MAX_ABANDONED:
+        raise LocalProtocolError(f"the peer left {MAX_ABANDONED} of our signed updates unanswered; "
+                                 "close the channel (close --force)")
     payment = Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount)
     return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, payment)), env)
 
@@ -435,7 +456,7 @@ def _countersign(ch: Channel, state: State, proposer_sig: bytes, env: Env) -> tu
     sigs = [b""] * len(ch.params.participants)
     sigs[ch.me], sigs[ch.peer] = sig, proposer_sig
     ch = attrs.evolve(ch, latest=SignedState(state=state, signatures=tuple(sigs)), latest_proposer=ch.peer,
-                      yielded=False)
+                      yielded=False, retries=0)
     return _prune_abandoned(ch), Countersign(channel_id=ch.channel_id, version=state.version, signature=sig)
 
 
@@ -547,7 +568,7 @@ def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env
     if not _verify(ch, pending.signed.state, ch.peer, msg.signature, env):
         return ch, [fx.Reject(reason="invalid countersignature", action=fx.RejectAction.WARN)]
     ch = _prune_abandoned(attrs.evolve(ch, latest=pending.signed.with_signature(ch.peer, msg.signature),
-                                       latest_proposer=ch.me, pending=None, yielded=False))
+                                       latest_proposer=ch.me, pending=None, yielded=False, retries=0))
     if pending.kind is PendingKind.CLOSE:
         ch, failed = _fail_in_flight(ch, "the channel closed")
         ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
@@ -564,9 +585,17 @@ def _on_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:
     if pending is None or msg.version != pending.version:
         return ch, [fx.Reject(reason="reject for a version we did not propose", action=fx.RejectAction.IGNORE)]
     if msg.retry:  # the peer signed another state at this version: propose again, higher.
+        if ch.retries >= MAX_RETRIES:
+            # Retry loop: a peer answering every proposal with a retry-reject would make us
+            # sign a new version (and rewrite the record) forever. An honest peer needs one
+            # or two retries after a collision; this many in a row is misbehaviour.
+            ch, failed = _fail_in_flight(_abandon_pending(ch), "the peer keeps refusing our updates")
+            return attrs.evolve(ch, retries=0, yielded=False), [
+                *failed, fx.Reject(reason=f"{MAX_RETRIES} retry-rejects in a row (retry loop)",
+                                   action=fx.RejectAction.DISCONNECT)]
         # No yield here: the peer has nothing pending at that version, so waiting for it
         # could wait forever; a new collision, if any, is settled by the leader rule.
-        return _maybe_propose(attrs.evolve(_abandon_pending(ch), yielded=False), env)
+        return _maybe_propose(attrs.evolve(_abandon_pending(ch), yielded=False, retries=ch.retries + 1), env)
     reason = f"peer rejected the update: {msg.reason}"[:200]
     out: list[fx.Effect] = [fx.NotifyPaymentFailed(payment_id=p.payment_id, reason=reason) for p in pending.payments]
     ch = attrs.evolve(ch, pending=None, closing_requested=ch.closing_requested and pending.kind is PendingKind.UPDATE)
@@ -659,6 +688,13 @@ def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
     # Retry well inside the challenge window, however short it is.
     every = max(1, min(RESUBMIT_AFTER, ch.params.challenge_duration // 4))
     due = ch.submitted_at is None or now >= ch.submitted_at + every
+    if ch.phase in (Phase.PROPOSED, Phase.FUNDING):
+        if ch.funding_since is None:
+            ch = attrs.evolve(ch, funding_since=now)
+        elif env.funding_timeout is not None and now >= ch.funding_since + env.funding_timeout:
+            return _expire_funding(ch, now)
+        if ch.phase is Phase.PROPOSED:
+            return ch, []
     if ch.phase is Phase.FUNDING and due:
         # A deposit lost in a crash or refused by the L1 is sent again; an over-deposit
         # is refunded at withdraw, so a duplicate costs nothing.
@@ -681,6 +717,21 @@ def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
                              else fx.SubmitConclude(signed=ch.latest))
         return attrs.evolve(ch, submitted_at=now), [submit]
     return ch, []
+
+
+def _expire_funding(ch: Channel, now: int) -> Step:
+    """Drop a channel that was never funded (zombie channels from free identities).
+
+    With nothing of ours in escrow the channel is simply settled; the peer keeps version 0
+    signed by both and can recover its own deposit on the L1. If we did deposit, the
+    funds come back through a forced close of version 0."""
+    ch, failed = _fail_in_flight(ch, "the channel was never funded")
+    ours = any(row[ch.me] for row in ch.allocation.balances)
+    if ch.phase is Phase.FUNDING and (ours or any(ch.deposited)):
+        return attrs.evolve(ch, phase=Phase.DISPUTED, submitted_at=now), [
+            *failed, fx.SubmitRegister(signed=ch.latest)]
+    return attrs.evolve(ch, phase=Phase.SETTLED), [*failed, fx.NotifyClosed(channel_id=ch.channel_id,
+                                                                             version=ch.version)]
 
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {

@@ -16,11 +16,19 @@ class NodeConfig:
     data_dir: Path
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
     devnet: str | None = None  # multiaddr of a devnet daemon (None: the caller passes a Ledger)
-    challenge_duration: int = 60  # default for channels we open
-    min_challenge_duration: int = 1  # refuse proposals with a shorter window than this
+    challenge_duration: int = 60  # default for channels we open (seconds of L1 time)
+    # The shortest challenge window we sign up for, in seconds and in L1 blocks: the
+    # honest side must see a registration and get its refute included before the window
+    # ends (proto/02 section 12). Tests may lower both explicitly.
+    min_challenge_duration: int = 60
+    min_challenge_blocks: int = 10
     max_challenge_duration: int = 7 * 86400
     auto_accept_funding: int = 0  # largest own deposit we accept automatically when a peer proposes
     max_proposals_per_peer: int = 4  # channel proposals in flight per peer (resource exhaustion)
+    max_unfinished_channels: int = 64  # channels proposed or funding, all peers together
+    max_peers_without_channel: int = 64  # introduced peers we keep without any channel with them
+    funding_timeout: int = 3600  # seconds of L1 time before a channel never funded is dropped
+    init_timeout: float = 10.0  # seconds an inbound stream may take to send its Init
     max_streams_per_peer: int = 4
     tick_interval: float = 0.5  # seconds between deadline checks
     reconnect_interval: float = 0.5  # first retry delay; doubles up to 5 s

@@ -61,12 +61,16 @@ class CoreItem:
     peer_id: str | None = None  # set for peer messages: only the channel's peer may send them
 
 
+PeerRow = tuple[bytes, list[str]]  # the peer's L1 address and announced addresses, stored with its first channel
+
+
 @attrs.frozen
 class OpenItem:
     peer_id: str
     channel: Channel
     effects: list[fx.Effect]
     waiter: Waiter
+    peer_row: PeerRow | None = None
 
 
 @attrs.frozen
@@ -75,6 +79,8 @@ class ProposalItem:
     proposal: ChannelProposal
     accept: Callable[[str, ChannelProposal], str | None]  # policy: None = accept, else the reason to decline
     max_in_flight: int = 4  # channels in proposed/funding per peer (resource exhaustion)
+    max_unfinished: int = 64  # channels in proposed/funding with all peers together (free identities)
+    peer_row: PeerRow | None = None
 
 
 @attrs.frozen
@@ -105,6 +111,7 @@ class Outgoing:
     wakeups: list[tuple[Waiter, Any, BaseException | None]] = attrs.Factory(list)
     rejects: list[tuple[str, fx.Reject]] = attrs.Factory(list)
     notices: list[tuple[ChannelId, fx.Effect]] = attrs.Factory(list)
+    opened: list[ChannelId] = attrs.Factory(list)
 
 
 class PaymentFailed(ChannelsError):
@@ -125,6 +132,10 @@ class Engine:
         self.payment_waiters: dict[bytes, Waiter] = {}
         self.open_waiters: dict[ChannelId, list[Waiter]] = {}
         self.changed = trio.Event()  # set (and replaced) after every committed batch
+        self.active: set[ChannelId] = {cid for cid, ch in self.channels.items() if ch.phase is not Phase.SETTLED}
+        self._by_peer: dict[str, set[ChannelId]] = {}
+        for cid, peer in self.peer_of.items():
+            self._by_peer.setdefault(peer, set()).add(cid)
         self._progress: dict[ChannelId, tuple[Any, float]] = {}
 
     def _stalled(self, ch: Channel, wall: float) -> bool:
@@ -142,12 +153,48 @@ class Engine:
         return False
 
     def channels_of(self, peer_id: str) -> list[ChannelId]:
-        return [cid for cid, p in self.peer_of.items() if p == peer_id]
+        return sorted(self._by_peer.get(peer_id, ()))
 
     def step(self, items: list[Item]) -> Outgoing:
-        """Apply a batch; commit; return what to do now that it is durable."""
+        """Apply a batch; commit; return what to do now that it is durable.
+
+        If the batch cannot be committed for any reason but a storage failure (a value
+        the store refuses, a record over its bounds), every item is applied again on its
+        own and the ones that fail are refused: no input from a peer, whatever its
+        values, may stop the engine (it would leave every other channel unwatched)."""
+        try:
+            return self._step(items)
+        except StorageError:
+            raise
+        except Exception:
+            if len(items) == 1:
+                return self._refuse(items[0])
+            log.warning("a batch of %d inputs could not be committed; applying them one by one", len(items))
+            out = Outgoing()
+            for item in items:
+                one = self.step([item])
+                for name in ("sends", "submits", "wakeups", "rejects", "notices", "opened"):
+                    getattr(out, name).extend(getattr(one, name))
+            return out
+
+    def _refuse(self, item: Item) -> Outgoing:
+        """``item`` broke the commit; nothing of it was stored. Refuse it, never crash."""
+        log.exception("input %s could not be committed; refused", type(item).__name__)
+        out = Outgoing()
+        waiter = getattr(item, "waiter", None)
+        if waiter is not None:
+            out.wakeups.append((waiter, None, LocalProtocolError("the request could not be stored; refused")))
+        peer = getattr(item, "peer_id", None)
+        if peer is not None and isinstance(item, (CoreItem, ProposalItem)):
+            out.rejects.append((peer, fx.Reject(reason="input refused: it could not be stored",
+                                                action=fx.RejectAction.DISCONNECT)))
+        return out
+
+    def _step(self, items: list[Item]) -> Outgoing:
         staged: dict[ChannelId, Channel] = {}
         staged_peer: dict[ChannelId, str] = {}
+        staged_open: dict[ChannelId, list[Waiter]] = {}
+        peer_rows: dict[str, PeerRow] = {}
         payments: list[tuple[bytes, bytes, str, str, int, str, str]] = []
         out = Outgoing()
         cursor = self.cursor
@@ -163,7 +210,7 @@ class Engine:
             staged[cid] = ch
             staged_peer[cid] = peer
             for e in effects:
-                self._route(cid, peer, ch, e, out, payments)
+                self._route(cid, peer, ch, e, out, payments, staged_open)
 
         for item in items:
             try:
@@ -183,10 +230,13 @@ class Engine:
                     if item.waiter is not None and not isinstance(item.input, ins.ActionPay):
                         out.wakeups.append((item.waiter, None, None))
                 elif isinstance(item, OpenItem):
+                    staged_open.setdefault(item.channel.channel_id, []).append(item.waiter)
                     run(item.channel.channel_id, item.peer_id, item.channel, item.effects)
-                    self.open_waiters.setdefault(item.channel.channel_id, []).append(item.waiter)
+                    if item.peer_row is not None:
+                        peer_rows[item.peer_id] = item.peer_row
                 elif isinstance(item, ProposalItem):
-                    self._on_proposal(item, current, run, out, staged_peer)
+                    if self._on_proposal(item, current, run, out, staged_peer) and item.peer_row is not None:
+                        peer_rows[item.peer_id] = item.peer_row
                 elif isinstance(item, ChainItem):
                     cursor = max(cursor, item.cursor)
                     if item.channel_id is not None and item.input is not None:
@@ -197,18 +247,20 @@ class Engine:
                             run(item.channel_id, peer, new, effects)
                 elif isinstance(item, TickItem):
                     now = self.now = max(self.now, item.now)
-                    for cid in list(self.channels):
+                    # Only unsettled channels: idle cost follows active work, not history.
+                    for cid in sorted(self.active | {c for c, x in staged.items() if x.phase is not Phase.SETTLED}):
                         ch = current(cid)
                         assert ch is not None
-                        inp: ins.Input | None = None
-                        if ch.phase in (Phase.FUNDING, Phase.CLOSING, Phase.DISPUTED):
-                            inp = ins.Tick()
-                        elif self._stalled(ch, item.wall):
-                            inp = ins.ActionResync()
-                        if inp is not None:
+                        inputs: list[ins.Input] = []
+                        if ch.phase in (Phase.PROPOSED, Phase.FUNDING, Phase.CLOSING, Phase.DISPUTED):
+                            inputs.append(ins.Tick())
+                        if ch.phase in (Phase.PROPOSED, Phase.OPEN) and self._stalled(ch, item.wall):
+                            inputs.append(ins.ActionResync())
+                        for inp in inputs:
                             new, effects = transition(ch, inp, now=now, env=self.env)
                             if new != ch or effects:
                                 run(cid, owner(cid), new, effects)
+                                ch = new
                 elif isinstance(item, PeerUpItem):
                     for cid in self.channels_of(item.peer_id):
                         ch = current(cid)
@@ -233,6 +285,8 @@ class Engine:
                     self.store.save_channel(ch, staged_peer[cid])
                 for row in payments:
                     self.store.record_payment(*row)
+                for peer_id, (l1_address, addresses) in peer_rows.items():
+                    self.store.save_peer(peer_id, l1_address, addresses)
                 if cursor != self.cursor:
                     self.store.set_chain_cursor(cursor)
         except StorageError as exc:
@@ -249,13 +303,26 @@ class Engine:
             raise
         self.channels.update(staged)
         self.peer_of.update(staged_peer)
+        for cid, peer in staged_peer.items():
+            self._by_peer.setdefault(peer, set()).add(cid)
+        for cid, ch in staged.items():
+            if ch.phase is Phase.SETTLED:
+                self.active.discard(cid)
+                self._progress.pop(cid, None)
+            else:
+                self.active.add(cid)
+        for cid in out.opened:
+            self.open_waiters.pop(cid, None)
+        for cid, waiters in staged_open.items():
+            self.open_waiters.setdefault(cid, []).extend(waiters)
         self.cursor = cursor
         self.changed.set()
         self.changed = trio.Event()
         return out
 
     def _on_proposal(self, item: ProposalItem, current: Callable[[ChannelId], Channel | None],
-                     run: Callable[..., None], out: Outgoing, staged_peer: dict[ChannelId, str]) -> None:
+                     run: Callable[..., None], out: Outgoing, staged_peer: dict[ChannelId, str]) -> bool:
+        """Accept or decline a peer's channel proposal; True when a new channel was accepted."""
         proposal = item.proposal
         cid = proposal.params.channel_id
         existing = current(cid)
@@ -263,23 +330,24 @@ class Engine:
             # A retransmitted proposal: our accept was lost; send it again.
             new, effects = transition(existing, ins.ActionReconnect(), now=self.now, env=self.env)
             run(cid, item.peer_id, new, effects)
-            return
-        owners = {**self.peer_of, **staged_peer}
-        unfinished = 0
-        for c, owner in owners.items():
+            return False
+        unfinished = per_peer = 0
+        for c in self.active | set(staged_peer):
             known = current(c)
-            if owner == item.peer_id and known is not None and known.phase in (Phase.PROPOSED, Phase.FUNDING):
+            if known is not None and known.phase in (Phase.PROPOSED, Phase.FUNDING):
                 unfinished += 1
-        if existing is None and unfinished >= item.max_in_flight:
-            # Proposal flooding: every accepted proposal may lock our deposit.
-            out.rejects.append((item.peer_id, fx.Reject(reason="too many unfinished channels; proposal ignored",
-                                                        action=fx.RejectAction.WARN)))
-            return
+                per_peer += (staged_peer.get(c) or self.peer_of.get(c)) == item.peer_id
         if existing is not None:
             out.rejects.append((item.peer_id, fx.Reject(reason="channel id already in use",
                                                         action=fx.RejectAction.WARN)))
-            return
-        reason = item.accept(item.peer_id, proposal)
+            return False
+        reason: str | None
+        if per_peer >= item.max_in_flight or unfinished >= item.max_unfinished:
+            # Proposal flooding: every accepted proposal may lock our deposit and costs a
+            # record and ticks; free identities get round the per-peer cap, hence the total.
+            reason = "too many unfinished channels; try again later"
+        else:
+            reason = item.accept(item.peer_id, proposal)
         if reason is None:
             try:
                 ch, effects = accept_channel(proposal, env=self.env)
@@ -287,20 +355,24 @@ class Engine:
                 reason = str(exc)
             else:
                 run(cid, item.peer_id, ch, effects)
-                return
+                return True
         out.rejects.append((item.peer_id, fx.Reject(reason=f"declined proposal: {reason}",
                                                     action=fx.RejectAction.IGNORE)))
         out.sends.append((item.peer_id, encode_message(ChannelDecline(channel_id=cid, reason=reason[:256]))))
+        return False
 
     def _route(self, cid: ChannelId, peer: str, ch: Channel, e: fx.Effect, out: Outgoing,
-               payments: list[tuple[bytes, bytes, str, str, int, str, str]]) -> None:
+               payments: list[tuple[bytes, bytes, str, str, int, str, str]],
+               staged_open: dict[ChannelId, list[Waiter]]) -> None:
+        """Turn one effect into work for after the commit. Engine state is not touched
+        here (waiters are looked up, not removed): the batch may still be refused."""
         if isinstance(e, fx.Send):
             out.sends.append((peer, encode_message(e.message)))
         elif isinstance(e, (fx.SubmitDeposit, fx.SubmitConclude, fx.SubmitRegister, fx.SubmitRefute,
                             fx.SubmitWithdraw)):
             out.submits.append((ch, e))
         elif isinstance(e, fx.NotifyPaymentSent):
-            waiter = self.payment_waiters.pop(e.payment_id, None)
+            waiter = self.payment_waiters.get(e.payment_id)
             payments.append((e.payment_id, cid, "out", e.asset, e.amount, "sent", str(e.version)))
             if waiter is not None:
                 out.wakeups.append((waiter, e.version, None))
@@ -310,13 +382,14 @@ class Engine:
             payments.append((key, cid, "in", e.asset, e.amount, "received", str(e.version)))
             out.notices.append((cid, e))
         elif isinstance(e, fx.NotifyPaymentFailed):
-            waiter = self.payment_waiters.pop(e.payment_id, None)
+            waiter = self.payment_waiters.get(e.payment_id)
             payments.append((e.payment_id, cid, "out", "", 0, "failed", e.reason))
             if waiter is not None:
                 out.wakeups.append((waiter, None, PaymentFailed(e.reason)))
         elif isinstance(e, fx.NotifyOpened):
-            for waiter in self.open_waiters.pop(cid, []):
+            for waiter in self.open_waiters.get(cid, []) + staged_open.pop(cid, []):
                 out.wakeups.append((waiter, cid, None))
+            out.opened.append(cid)
             out.notices.append((cid, e))
         elif isinstance(e, fx.Reject):
             out.rejects.append((peer, e))

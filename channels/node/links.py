@@ -57,8 +57,9 @@ class PeerLink:
 
     def __init__(self, peer_id: str, transport: Transport, init_frame: Callable[[], bytes],
                  on_up: Callable[[str], Awaitable[None]], reconnect_interval: float,
-                 addresses: Callable[[], list[str]] = list) -> None:
+                 addresses: Callable[[], list[str]] = list, persistent: Callable[[], bool] = lambda: True) -> None:
         self.peer_id = peer_id
+        self._persistent = persistent
         self._addresses = addresses
         self._transport = transport
         self._init_frame = init_frame
@@ -82,6 +83,10 @@ class PeerLink:
         self._kick.set()
 
     async def run(self) -> None:
+        """Keep the link up; return once it is down and ``persistent()`` says to let it go.
+
+        Only peers we have funded channels with are redialled: a peer without one
+        (a failed ``connect``, a zombie proposer) must not cost a dial loop forever."""
         delay = self._interval
         while True:
             try:
@@ -89,6 +94,8 @@ class PeerLink:
                 stream = await self._transport.open_stream(self.peer_id, PROTOCOL_CHANNEL)
             except ChannelsError as exc:
                 log.debug("link to %s not up: %s", self.peer_id, exc)
+                if not self._persistent():
+                    return
                 self._kick = trio.Event()
                 with trio.move_on_after(delay):
                     await self._kick.wait()
@@ -106,6 +113,7 @@ class PeerLink:
                 await self._on_up(self.peer_id)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
+                    nursery.start_soon(self._watch_stream, stream, nursery.cancel_scope)
                     async for frame in self._recv:
                         await stream.send(frame)
             except* ChannelsError as group:
@@ -118,6 +126,8 @@ class PeerLink:
                             await stream.reset()
                         except ChannelsError:
                             pass
+            if not self._persistent():
+                return
 
     async def _dial(self) -> None:
         """After a restart the transport knows no address: use the ones the peer announced."""
@@ -129,6 +139,17 @@ class PeerLink:
                 return
             except ChannelsError as exc:
                 log.debug("dialing %s at %s failed: %s", self.peer_id, address, exc)
+
+    async def _watch_stream(self, stream: Any, scope: trio.CancelScope) -> None:
+        """The peer never writes on our outbound stream, so a read ends only when the
+        stream does: a reset stream is noticed at once, not when the connection drops."""
+        while True:
+            try:
+                await stream.receive()
+            except ChannelsError as exc:
+                log.info("outbound stream to %s ended: %s", self.peer_id, exc)
+                scope.cancel()
+                return
 
     async def _watch_disconnect(self, scope: trio.CancelScope) -> None:
         """A dead connection is noticed even when we have nothing to send."""

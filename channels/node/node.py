@@ -105,7 +105,9 @@ class Node:
         self.store = store
         self.chain_id = chain_id  # resolved by ``open``: a remote ledger knows it only after a call
         self.adjudicator: bytes = bytes(getattr(ledger, "adjudicator", ADJUDICATOR))
-        self.engine = Engine(store, Env(scheme=DevnetScheme(), signer=l1_key))
+        self.engine = Engine(store, Env(scheme=DevnetScheme(), signer=l1_key,
+                                        funding_timeout=config.funding_timeout))
+        self.block_time = 1.0  # seconds per L1 block; read from the ledger by ``open``
         self._nursery = nursery
         self._inputs, self._input_recv = trio.open_memory_channel[Item](math.inf)
         self._submits, self._submit_recv = trio.open_memory_channel[tuple[Channel, fx.Effect]](math.inf)
@@ -114,6 +116,8 @@ class Node:
             p: PeerInfo(addr, addrs) for p, (addr, addrs) in store.peers().items()}
         self._peer_seen = trio.Event()
         self._inbound: dict[str, int] = {}
+        self._l1_down: tuple[float, str] | None = None  # since (monotonic), last error
+        self._l1_logged = -math.inf
         self.stopped = trio.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -129,16 +133,22 @@ class Node:
         l1_key = DevnetKey(load_or_create_key(config.l1_key_path))
         chain_id = await _chain_id(ledger)
         store = Store(config.db_path)
+        store.prune_peers()
         try:
             async with _open_transport(config, transport) as net, trio.open_nursery() as nursery:
                 node = cls(config, ledger, net, l1_key, store, nursery, chain_id=chain_id)
+                node.block_time = await _block_time(ledger)
+                for cid, peer, reason in store.quarantined():
+                    log.error("channel %s (peer %s) has an unreadable record, set aside in the quarantine table: "
+                              "%s", cid.hex()[:12], peer, reason)
                 net.set_handler(PROTOCOL_CHANNEL, node._serve_stream)
                 await nursery.start(node._run_engine)
                 nursery.start_soon(node._run_submitter)
                 nursery.start_soon(node._watch_chain)
                 nursery.start_soon(node._tick)
-                for peer in {p for p in node.engine.peer_of.values()}:
-                    node._link(peer)
+                for peer in sorted(set(node.engine.peer_of.values())):
+                    if node._worth_redialling(peer):
+                        node._link(peer)
                 try:
                     yield node
                 finally:
@@ -178,16 +188,21 @@ class Node:
         if amount > balance:
             raise LocalProtocolError(
                 f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
+        duration = challenge_duration or self.config.challenge_duration
+        too_short = self._window_too_short(duration)
+        if too_short is not None:
+            raise LocalProtocolError(too_short)
         await self._wait_peer(peer_id, 10.0)
         peer = self._peers[peer_id]
         params = ChannelParams(chain_id=self.chain_id, adjudicator=self.adjudicator,
                                participants=(self.l1_address, Address(peer.l1_address)),
-                               challenge_duration=challenge_duration or self.config.challenge_duration,
+                               challenge_duration=duration,
                                nonce=os.urandom(32))
         allocation = Allocation(assets=(asset,), balances=((amount, peer_amount),))
         channel, effects = propose_channel(params, allocation, env=self.engine.env)
         waiter = Waiter()
-        await self._inputs.send(OpenItem(peer_id=peer_id, channel=channel, effects=effects, waiter=waiter))
+        await self._inputs.send(OpenItem(peer_id=peer_id, channel=channel, effects=effects, waiter=waiter,
+                                         peer_row=(peer.l1_address, peer.addresses)))
         with trio.fail_after(timeout):
             return ChannelId(await waiter.wait())
 
@@ -270,6 +285,32 @@ class Node:
                                  else f"{prefix!r} matches {len(matches)} channels; give more digits")
         return matches[0]
 
+    def alarms(self) -> dict[str, str]:
+        """Conditions an operator must act on (name -> one line); empty when healthy."""
+        out: dict[str, str] = {}
+        if self._l1_down is not None:
+            since, error = self._l1_down
+            out["l1_unreachable"] = (f"cannot reach the L1 for {trio.current_time() - since:.0f} s: {error}; "
+                                     "disputes cannot be answered until it is back")
+        bad = self.store.quarantined()
+        if bad:
+            out["quarantined_records"] = (f"{len(bad)} channel record(s) could not be read and were set aside "
+                                          f"(first: {bad[0][0].hex()[:12]}: {bad[0][2]})")
+        return out
+
+    def _window_too_short(self, duration: int) -> str | None:
+        """Why a challenge window of ``duration`` seconds is unsafe for us, or None.
+
+        Short-window theft: a window that ends at the next block lets a stale
+        registration win the race against our refute. The window must cover both a
+        minimum time and a minimum number of L1 blocks (proto/02 section 12)."""
+        blocks = self.config.min_challenge_blocks * self.block_time
+        if duration < self.config.min_challenge_duration or duration < blocks:
+            return (f"challenge window of {duration} s is below our minimum of "
+                    f"{max(self.config.min_challenge_duration, math.ceil(blocks))} s "
+                    f"({self.config.min_challenge_duration} s and {self.config.min_challenge_blocks} L1 blocks)")
+        return None
+
     # ------------------------------------------------------------------ internals
 
     def _channel(self, channel_id: ChannelId) -> Channel:
@@ -295,10 +336,29 @@ class Node:
         link = self._links.get(peer_id)
         if link is None:
             link = PeerLink(peer_id, self.transport, self._init_frame, self._on_link_up,
-                            self.config.reconnect_interval, addresses=lambda: self._peer_addresses(peer_id))
+                            self.config.reconnect_interval, addresses=lambda: self._peer_addresses(peer_id),
+                            persistent=lambda: self._worth_redialling(peer_id))
             self._links[peer_id] = link
-            self._nursery.start_soon(link.run)
+            self._nursery.start_soon(self._run_link, link)
         return link
+
+    async def _run_link(self, link: PeerLink) -> None:
+        try:
+            await link.run()
+        finally:
+            if self._links.get(link.peer_id) is link:
+                del self._links[link.peer_id]
+
+    def _worth_redialling(self, peer_id: str) -> bool:
+        """A link is kept up (redialled) only for channels that need the peer: funded ones,
+        and proposals of ours still waiting for their accept."""
+        for cid in self.engine.channels_of(peer_id):
+            ch = self.engine.channels[cid]
+            if ch.phase in (Phase.OPEN, Phase.CLOSING, Phase.DISPUTED):
+                return True
+            if ch.phase in (Phase.PROPOSED, Phase.FUNDING) and ch.latest_proposer == ch.me:
+                return True
+        return False
 
     def _peer_addresses(self, peer_id: str) -> list[str]:
         info = self._peers.get(peer_id)
@@ -317,14 +377,27 @@ class Node:
             return
         self._inbound[peer] = self._inbound.get(peer, 0) + 1
         try:
-            init = decode_message(await stream.receive())
+            init = None
+            with trio.move_on_after(self.config.init_timeout):
+                # Held streams: a stream that never introduces itself would be kept forever.
+                init = decode_message(await stream.receive())
+            if init is None:
+                log.info("peer %s sent no Init within %s s; closing", peer, self.config.init_timeout)
+                await stream.reset()
+                return
             if not isinstance(init, Init) or init.chain_id != self.chain_id or not verify_init(
                     peer, init.chain_id, init.l1_address, init.signature):
                 log.warning("peer %s sent no valid Init (wrong chain or bad signature); closing", peer)
                 await stream.reset()
                 return
+            if not self._admit_peer(peer):
+                log.warning("peer %s refused: %d peers without a channel already", peer,
+                            self.config.max_peers_without_channel)
+                await stream.reset()
+                return
             self._peers[peer] = PeerInfo(init.l1_address, list(init.addresses))
-            self.store.save_peer(peer, init.l1_address, list(init.addresses))
+            if self.engine.channels_of(peer):  # channel-less peers are not stored (free identities)
+                self.store.save_peer(peer, init.l1_address, list(init.addresses))
             self._peer_seen.set()  # wake every waiter, then arm a fresh event
             self._peer_seen = trio.Event()
             link = self._link(peer)
@@ -349,10 +422,32 @@ class Node:
         finally:
             self._inbound[peer] -= 1
 
+    def _peer_row(self, peer: str) -> tuple[bytes, list[str]] | None:
+        info = self._peers.get(peer)
+        return None if info is None else (info.l1_address, list(info.addresses))
+
+    def _admit_peer(self, peer: str) -> bool:
+        """Whether a peer introducing itself may be kept in memory.
+
+        Free identities: anyone can make new peer ids, so peers without a channel are
+        capped; the cap first evicts a disconnected one, else refuses the newcomer."""
+        if peer in self._peers or self.engine.channels_of(peer):
+            return True
+        idle = [p for p in self._peers if not self.engine.channels_of(p)]
+        if len(idle) < self.config.max_peers_without_channel:
+            return True
+        for p in idle:
+            if not self.transport.is_connected(p):
+                del self._peers[p]
+                return True
+        return False
+
     async def _route_message(self, peer: str, message: Any) -> None:
         if isinstance(message, ChannelProposal):
             await self._inputs.send(ProposalItem(peer_id=peer, proposal=message, accept=self._accept_policy,
-                                                 max_in_flight=self.config.max_proposals_per_peer))
+                                                 max_in_flight=self.config.max_proposals_per_peer,
+                                                 max_unfinished=self.config.max_unfinished_channels,
+                                                 peer_row=self._peer_row(peer)))
             return
         inp = ins.receive(message)
         if inp is None:
@@ -382,8 +477,15 @@ class Node:
             return "the proposer's L1 address is not the one it announced"
         if params.chain_id != self.chain_id or params.adjudicator != self.adjudicator:
             return "wrong chain or adjudicator"
-        if not self.config.min_challenge_duration <= params.challenge_duration <= self.config.max_challenge_duration:
-            return "challenge duration out of our accepted range"
+        too_short = self._window_too_short(params.challenge_duration)
+        if too_short is not None:
+            return too_short
+        if params.challenge_duration > self.config.max_challenge_duration:
+            return f"challenge window of {params.challenge_duration} s is above our maximum"
+        if not any(row[1 - me] for row in alloc.balances):
+            # Zombie channels: a proposer that deposits nothing risks nothing; a free
+            # identity could pin our records and ticks at no cost.
+            return "the proposer deposits nothing"
         ours = sum(row[me] for row in alloc.balances)
         if ours > self.config.auto_accept_funding:
             return f"we do not auto-fund {ours}"
@@ -450,9 +552,32 @@ class Node:
             try:
                 now = await self.ledger.now()
             except ChannelsError as exc:
-                log.warning("cannot read L1 time: %s", exc)
+                self._l1_unreachable(str(exc))
                 continue
+            if self._l1_down is not None:
+                log.warning("the L1 is reachable again after %.0f s", trio.current_time() - self._l1_down[0])
+                self._l1_down = None
             await self._inputs.send(TickItem(now=now, wall=trio.current_time()))
+
+    def _l1_unreachable(self, error: str) -> None:
+        """Raise the ``l1_unreachable`` alarm: while it lasts, a stale registration could win."""
+        wall = trio.current_time()
+        if self._l1_down is None:
+            self._l1_down = (wall, error)
+        else:
+            self._l1_down = (self._l1_down[0], error)
+        if wall - self._l1_logged >= 60:  # an error line at once, then one a minute
+            self._l1_logged = wall
+            log.error("cannot reach the L1 (%s); channels are unguarded until it is back", error)
+
+
+async def _block_time(ledger: Ledger) -> float:
+    """Seconds per L1 block, as the ledger reports it (1 s if it does not say)."""
+    status = getattr(ledger, "status", None)
+    if status is None:
+        return 1.0
+    value = getattr(await status(), "block_time", None)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
 
 async def _chain_id(ledger: Ledger) -> int:

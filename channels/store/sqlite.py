@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core.channel import Channel
 from ..core.ids import ChannelId
-from ..errors import StorageError
+from ..errors import ChannelsError, StorageError
 from .records import channel_from_bytes, channel_to_bytes
 
 SCHEMA = """
@@ -32,7 +32,23 @@ CREATE TABLE IF NOT EXISTS peers (
 CREATE TABLE IF NOT EXISTS payments (
     payment_id BLOB PRIMARY KEY, channel_id BLOB NOT NULL, direction TEXT NOT NULL,
     asset TEXT NOT NULL, amount INTEGER NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    channel_id BLOB PRIMARY KEY, peer_id TEXT NOT NULL, record BLOB NOT NULL, reason TEXT NOT NULL);
 """
+
+
+def _amount_to_db(amount: int) -> bytes:
+    """Amounts are stored as decimal ASCII in a BLOB: lossless at any size.
+
+    An SQLite INTEGER holds only signed 64 bits (a payment of 2**63 raised
+    ``OverflowError`` and killed the payee: a free, repeatable crash), and numeric
+    text in an INTEGER column is silently turned into a lossy REAL. A BLOB is
+    stored as given. Rows written by 0.1.0 hold plain integers and still read."""
+    return str(amount).encode()
+
+
+def _amount_from_db(value: int | bytes) -> int:
+    return value if isinstance(value, int) else int(bytes(value).decode())
 
 
 class Store:
@@ -82,8 +98,27 @@ class Store:
                          (ch.channel_id, peer_id, channel_to_bytes(ch)))
 
     def load_channels(self) -> list[tuple[Channel, str]]:
-        rows = self._db.execute("SELECT record, peer_id FROM channels").fetchall()
-        return [(channel_from_bytes(bytes(r)), p) for r, p in rows]
+        """Every readable channel. A record that cannot be read is moved to ``quarantine``
+        (see ``quarantined``) instead of stopping the node: its other channels still
+        need watching, or a peer could cheat on them while the node cannot start."""
+        channels, bad = [], []
+        for cid, record, peer in self._db.execute("SELECT channel_id, record, peer_id FROM channels").fetchall():
+            try:
+                channels.append((channel_from_bytes(bytes(record)), peer))
+            except ChannelsError as exc:
+                bad.append((bytes(cid), peer, bytes(record), str(exc)))
+        if bad:
+            with self.transaction():
+                for cid, peer, record, reason in bad:
+                    self._db.execute("INSERT OR REPLACE INTO quarantine VALUES (?, ?, ?, ?)",
+                                     (cid, peer, record, reason))
+                    self._db.execute("DELETE FROM channels WHERE channel_id = ?", (cid,))
+        return channels
+
+    def quarantined(self) -> list[tuple[bytes, str, str]]:
+        """``(channel_id, peer_id, reason)`` of records set aside as unreadable (kept byte for byte)."""
+        rows = self._db.execute("SELECT channel_id, peer_id, reason FROM quarantine").fetchall()
+        return [(bytes(c), p, r) for c, p, r in rows]
 
     def channel(self, channel_id: ChannelId) -> Channel | None:
         row = self._db.execute("SELECT record FROM channels WHERE channel_id = ?", (channel_id,)).fetchone()
@@ -109,6 +144,10 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO peers (peer_id, l1_address, addresses) VALUES (?, ?, ?)",
                          (peer_id, l1_address, "\n".join(addresses)))
 
+    def prune_peers(self) -> int:
+        """Forget peers we share no channel with (rows from 0.1.0, which stored every Init)."""
+        return self._db.execute("DELETE FROM peers WHERE peer_id NOT IN (SELECT peer_id FROM channels)").rowcount
+
     def peers(self) -> dict[str, tuple[bytes, list[str]]]:
         rows = self._db.execute("SELECT peer_id, l1_address, addresses FROM peers").fetchall()
         return {p: (bytes(a), [x for x in addrs.split("\n") if x]) for p, a, addrs in rows}
@@ -117,12 +156,14 @@ class Store:
     def record_payment(self, payment_id: bytes, channel_id: bytes, direction: str, asset: str, amount: int,
                        status: str, detail: str = "") -> None:
         self._db.execute("INSERT OR REPLACE INTO payments VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (payment_id, channel_id, direction, asset, amount, status, detail))
+                         (payment_id, channel_id, direction, asset, _amount_to_db(amount), status, detail))
 
     def payment(self, payment_id: bytes) -> tuple[str, str] | None:
         row = self._db.execute("SELECT status, detail FROM payments WHERE payment_id = ?", (payment_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
     def payment_totals(self) -> dict[tuple[str, str], int]:
-        rows = self._db.execute("SELECT direction, status, SUM(amount) FROM payments GROUP BY direction, status")
-        return {(d, s): int(t) for d, s, t in rows}
+        totals: dict[tuple[str, str], int] = {}
+        for d, s, amount in self._db.execute("SELECT direction, status, amount FROM payments"):
+            totals[(d, s)] = totals.get((d, s), 0) + _amount_from_db(amount)
+        return totals

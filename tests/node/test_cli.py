@@ -112,7 +112,7 @@ def test_two_nodes_through_the_cli(network: Network) -> None:
     assert connected == {"peer_id": info_b["peer_id"]} and b_address in info_b["addresses"]
     assert (network.dirs["a"] / "rpc.sock").stat().st_mode & 0o777 == 0o600
 
-    opened = cli("--data-dir", a, "open", info_b["peer_id"], "600", "--challenge-duration", "5")
+    opened = cli("--data-dir", a, "open", info_b["peer_id"], "600", "--challenge-duration", "120")
     cid = opened["channel_id"]
     assert opened["state"] == "open" and opened["balance"] == 600 and opened["peer_balance"] == 0
 

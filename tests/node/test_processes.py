@@ -28,7 +28,7 @@ from channels.core.state import ChannelParams, State
 from channels.node import Node, load_config
 from channels.rpc import NodeNotRunning, RpcFailed
 from tests.devnet.daemon_util import DaemonProc
-from tests.procs import NodeProc
+from tests.procs import SHORT_WINDOWS, NodeProc
 
 OPEN_AMOUNT = 100_000
 
@@ -45,8 +45,9 @@ async def devnet(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
 
 
 @asynccontextmanager
-async def node_procs(tmp_path: Path, devnet_addr: str, *names: str) -> AsyncIterator[dict[str, NodeProc]]:
-    procs = {n: NodeProc(tmp_path / n, devnet_addr) for n in names}
+async def node_procs(tmp_path: Path, devnet_addr: str, *names: str,
+                     settings: dict[str, object] | None = None) -> AsyncIterator[dict[str, NodeProc]]:
+    procs = {n: NodeProc(tmp_path / n, devnet_addr, settings) for n in names}
     try:
         async with trio.open_nursery() as nursery:
             for p in procs.values():
@@ -182,11 +183,12 @@ async def test_kill9_payer_during_payment_stream(tmp_path: Path) -> None:
 
 async def test_stale_state_adversary_is_refuted(tmp_path: Path) -> None:
     with trio.fail_after(180):
-        async with devnet(tmp_path) as (addr, ledger), node_procs(tmp_path, addr, "honest") as nodes:
+        async with devnet(tmp_path) as (addr, ledger), node_procs(tmp_path, addr, "honest",
+                                                                           settings=SHORT_WINDOWS) as nodes:
             honest = nodes["honest"]
             info: Any = await honest.call("getinfo")
             await fund(ledger, info["l1_account"], 10_000)
-            config = load_config(tmp_path / "cheat", listen="/ip4/127.0.0.1/tcp/0")
+            config = load_config(tmp_path / "cheat", listen="/ip4/127.0.0.1/tcp/0", **SHORT_WINDOWS)
             async with Node.open(config, ledger=ledger) as cheat:
                 await fund(ledger, cheat.l1_address, 1)
                 await honest.call("connect", address=cheat.addresses[0])
