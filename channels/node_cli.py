@@ -2,8 +2,12 @@
 
 Public contract (extend, never rename): ``getinfo``, ``connect MULTIADDR``,
 ``open PEER_ID AMOUNT [--asset A] [--challenge-duration S]``, ``pay-direct CHANNEL_ID AMOUNT``,
-``list-channels``, ``close CHANNEL_ID [--force]``, ``stop``; each is the JSON-RPC method of
-the same name. Client commands import no libp2p: they start in a fraction of a second.
+``list-channels``, ``close CHANNEL_ID [--force]``, ``stop``, ``health``; each is the JSON-RPC
+method of the same name. Client commands import no libp2p: they start in a fraction of a second.
+
+``health`` is for scripts and monitors: it prints ``ok`` and exits 0 when the node reports
+no alarms, prints one ``NAME: MESSAGE`` line per alarm and exits 1 when it does, and exits 2
+(one ``error: ...`` line on stderr) when it cannot tell: no node running, no answer, bad usage.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .cli import emit
-from .errors import ConfigError
+from .errors import ChannelsError, ConfigError
 from .rpc import call_sync
 
 if TYPE_CHECKING:
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 
 ENV_DATA_DIR = "CHANNELS_DATA_DIR"
 Human = Callable[[Any], str]
+HEALTHY, ALARMED, UNKNOWN = 0, 1, 2  # exit statuses of ``channels health``
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -60,6 +65,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.add_argument("channel_id", metavar="CHANNEL_ID", help="hex id or a unique prefix")
     p.add_argument("--force", action="store_true", help="register the latest state on the L1 instead")
     _client(sub, common, "stop", "stop the node", lambda r: "node stopping")
+    health = "exit 0 and print ok if the node reports no alarms; else print them and exit 1 (2: no answer)"
+    p = _one_line(sub.add_parser("health", parents=[common], help=health, description=health))
+    p.set_defaults(func=_health)
 
 
 # --- argument helpers ----------------------------------------------------------------------------
@@ -112,17 +120,39 @@ def _client(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: ar
     return p
 
 
+def _health(args: argparse.Namespace) -> int:
+    try:
+        result = call_sync(data_dir(args) / "rpc.sock", "health", {})
+    except ChannelsError as exc:  # not running, no answer, no data dir: health unknown
+        print(f"error: {exc}", file=sys.stderr)
+        return UNKNOWN
+    emit(args, result, _human_health)
+    return HEALTHY if result.get("healthy") and not result.get("alarms") else ALARMED
+
+
 # --- human output --------------------------------------------------------------------------------
 
 
+def _human_health(r: dict[str, Any]) -> str:
+    alarms = r.get("alarms") or {}
+    if r.get("healthy") and not alarms:
+        return "ok"
+    return "\n".join(f"{name}: {message}" for name, message in sorted(alarms.items())) or "unhealthy"
+
+
 def _human_info(r: dict[str, Any]) -> str:
-    balances = ", ".join(f"{v} {k}" for k, v in sorted(r.get("l1_balances", {}).items())) or "0"
+    known = r.get("l1_balances") is not None and not r.get("l1_error")  # an error means unknown, never 0
+    balances = ", ".join(f"{v} {k}" for k, v in sorted((r.get("l1_balances") or {}).items())) or "0"
     lines = [f"peer id:     {r['peer_id']}"]
     lines += [f"address:     {a}" for a in r.get("addresses", [])]
-    lines += [f"L1 account:  {r['l1_account']}", f"L1 balance:  {balances}"]
+    lines += [f"L1 account:  {r['l1_account']}", f"L1 balance:  {balances if known else 'unknown'}"]
     if r.get("l1_error"):
         lines.append(f"L1 error:    {r['l1_error']}")
     lines += [f"channels:    {r['num_channels']}", f"chain id:    {r.get('chain_id')}"]
+    if "healthy" in r:  # older daemons do not report it
+        alarms = r.get("alarms") or {}
+        lines += [f"alarm:       {name}: {message}" for name, message in sorted(alarms.items())]
+        lines.append(f"health:      {'ok' if r['healthy'] and not alarms else 'ALARM'}")
     return "\n".join(lines)
 
 

@@ -7,6 +7,12 @@ names, so ``channels pay-direct`` and ``{"method": "pay-direct"}`` are one thing
 
 Every failure becomes a JSON-RPC error; a ``ChannelsError`` keeps its class name
 in ``data.type`` so clients can tell an unknown channel from a missing peer.
+
+Hostile or broken input never stops the server: a request line is at most
+``MAX_REQUEST`` bytes, nests at most ``MAX_DEPTH`` arrays/objects (checked before
+parsing: the parser recurses), holds no NaN/Infinity, and a batch has at most
+``MAX_BATCH`` calls; anything else is answered with an error and the connection
+(or the next line) goes on. Responses are always strict JSON.
 """
 
 from __future__ import annotations
@@ -14,10 +20,13 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import os
+import re
 import socket
 import stat
 from collections.abc import Awaitable, Callable
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("channels.rpc")
 
 MAX_REQUEST = 1 << 20  # bytes per request line: a control socket has no use for more
+MAX_DEPTH = 32  # nested arrays/objects per request: a request needs 3 (batch, call, params)
+MAX_BATCH = 256  # calls per batch request
 MAX_RESPONSE = 64 << 20  # a client's bound on one answer (list-channels may be long)
 PAY_TIMEOUT = 60.0
 FORCE_CLOSE_TIMEOUT = 30.0
@@ -141,6 +152,12 @@ async def _l1_balances(node: Node) -> dict[str, int]:
         return {NATIVE: await node.ledger.balance(node.l1_address, NATIVE)}
 
 
+def _alarms(node: Node) -> dict[str, str]:
+    """The node's standing alarms, name -> one-line message; empty when healthy."""
+    alarms = getattr(node, "alarms", None)
+    return {str(k): str(v) for k, v in alarms().items()} if alarms is not None else {}
+
+
 @method("getinfo")
 async def _getinfo(node: Node, p: Params) -> dict[str, Any]:
     result: dict[str, Any] = {
@@ -150,9 +167,18 @@ async def _getinfo(node: Node, p: Params) -> dict[str, Any]:
     try:
         result["l1_balances"] = await _l1_balances(node)
     except (ChannelsError, trio.TooSlowError) as exc:  # status must work while the L1 is away
-        result["l1_balances"] = {}
+        result["l1_balances"] = None  # unknown, not zero
         result["l1_error"] = str(exc) or "the L1 did not answer in time"
+    alarms = _alarms(node)  # read after the L1 call: it may have raised or cleared one
+    result.update(alarms=alarms, healthy=not alarms)
     return result
+
+
+@method("health")
+async def _health(node: Node, p: Params) -> dict[str, Any]:
+    """Local and instant (no L1 call): what the node's own monitors currently report."""
+    alarms = _alarms(node)
+    return {"healthy": not alarms, "alarms": alarms}
 
 
 @method("connect", "address")
@@ -233,13 +259,23 @@ def _error(code: int, message: str, type_: str | None = None) -> dict[str, Any]:
     return err
 
 
+def _valid_id(rid: Any) -> bool:
+    """JSON-RPC 2.0: a string, a number without a fractional part, or null."""
+    if rid is None or isinstance(rid, str):
+        return True
+    if isinstance(rid, bool):
+        return False
+    return isinstance(rid, int) or (isinstance(rid, float) and math.isfinite(rid) and rid.is_integer())
+
+
 async def handle_request(node: Node, request: Any) -> dict[str, Any] | None:
     """Answer one decoded request object (None for a notification). Never raises."""
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
         return {"jsonrpc": "2.0", "id": None, "error": _error(INVALID_REQUEST, "not a JSON-RPC 2.0 request")}
     rid = request.get("id")
-    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float))):
-        return {"jsonrpc": "2.0", "id": None, "error": _error(INVALID_REQUEST, "id must be a string or a number")}
+    if not _valid_id(rid):
+        return {"jsonrpc": "2.0", "id": None,
+                "error": _error(INVALID_REQUEST, "id must be a string, an integer or null")}
     name = request["method"]
     entry = METHODS.get(name)
     if entry is None:
@@ -262,15 +298,62 @@ async def handle_request(node: Node, request: Any) -> dict[str, Any] | None:
     return {"jsonrpc": "2.0", "id": rid, "error": error} if "id" in request else None
 
 
+class _NonFinite(ValueError):
+    """NaN or +-Infinity in a request: not JSON (RFC 8259), and unanswerable in strict JSON."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFinite(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise _NonFinite(f"{text[:40]} is out of range")
+    return value
+
+
+# A JSON string, or an unterminated one up to the end: a match never fails once it has found
+# its opening quote, so the scan is linear (a pattern that can fail would retry at every later
+# quote: quadratic). Exact for valid JSON; invalid JSON fails to parse, and the parser never
+# gets deeper than the valid prefix, which this reads as the parser does. Removing strings
+# leaves only structural brackets, whose running sum (+1 open, -1 close) is the nesting depth.
+_STRING = re.compile(rb'"(?:[^"\\]+|\\.|\\\Z)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +1, -1, -1
+
+
+def nesting_depth(line: bytes) -> int:
+    """The deepest array/object nesting in a JSON text, in linear time without recursion."""
+    steps = _STRING.sub(b"", line).translate(_BRACKET_STEP, _NOT_BRACKET)
+    return max(accumulate(memoryview(steps).cast("b"), initial=0))
+
+
+def _parse(line: bytes) -> tuple[Any, dict[str, Any] | None]:
+    """The decoded request, or the error to answer instead."""
+    if nesting_depth(line) > MAX_DEPTH:
+        return None, _error(INVALID_REQUEST, f"request nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(line, parse_constant=_reject_constant, parse_float=_finite_float), None
+    except _NonFinite as exc:
+        return None, _error(INVALID_REQUEST, f"non-finite number in request: {exc}")
+    except RecursionError:  # unreachable behind the depth check; kept as a backstop
+        return None, _error(INVALID_REQUEST, f"request nested deeper than {MAX_DEPTH} levels")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, _error(PARSE_ERROR, f"invalid JSON: {exc}")
+
+
 async def _answer(node: Node, line: bytes) -> tuple[Any, bool]:
     """The response to one request line (None: nothing to send) and whether it asked to stop."""
-    try:
-        request = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return {"jsonrpc": "2.0", "id": None, "error": _error(PARSE_ERROR, f"invalid JSON: {exc}")}, False
+    request, error = _parse(line)
+    if error is not None:
+        return {"jsonrpc": "2.0", "id": None, "error": error}, False
     if isinstance(request, list):  # a batch
         if not request:
             return {"jsonrpc": "2.0", "id": None, "error": _error(INVALID_REQUEST, "empty batch")}, False
+        if len(request) > MAX_BATCH:
+            error = _error(INVALID_REQUEST, f"batch of {len(request)} calls; at most {MAX_BATCH}")
+            return {"jsonrpc": "2.0", "id": None, "error": error}, False
         answers = [await handle_request(node, r) for r in request]
         stop = any(isinstance(r, dict) and r.get("method") == "stop" for r in request)
         return [a for a in answers if a is not None] or None, stop
@@ -279,6 +362,14 @@ async def _answer(node: Node, line: bytes) -> tuple[Any, bool]:
 
 
 async def _serve_connection(node: Node, stream: trio.SocketStream) -> None:
+    """One client connection; a bug it triggers ends this connection, never the server."""
+    try:
+        await _serve_requests(node, stream)
+    except Exception:
+        log.exception("rpc connection failed; closed")
+
+
+async def _serve_requests(node: Node, stream: trio.SocketStream) -> None:
     buffer = bytearray()
     async with stream:
         while True:
@@ -317,8 +408,19 @@ async def _serve_connection(node: Node, stream: trio.SocketStream) -> None:
                 node.stopped.set()
 
 
+def encode_response(response: Any) -> bytes:
+    """Strict JSON (no NaN/Infinity); a result that cannot be encoded becomes an internal error."""
+    try:
+        return json.dumps(response, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+    except (ValueError, TypeError, RecursionError) as exc:
+        log.error("rpc response not encodable: %s", exc)
+        rid = response.get("id") if isinstance(response, dict) and _valid_id(response.get("id")) else None
+        error = _error(INTERNAL_ERROR, f"internal error: response not encodable: {exc}", type(exc).__name__)
+        return json.dumps({"jsonrpc": "2.0", "id": rid, "error": error}, separators=(",", ":")).encode() + b"\n"
+
+
 async def _send(stream: trio.SocketStream, response: Any) -> None:
-    await stream.send_all(json.dumps(response, separators=(",", ":")).encode() + b"\n")
+    await stream.send_all(encode_response(response))
 
 
 def _socket_alive(path: Path) -> bool:

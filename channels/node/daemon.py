@@ -2,12 +2,15 @@
 
 Files in the data dir while it runs: ``rpc.sock`` (the control socket, 0600),
 ``node.addr`` (first multiaddr, for scripts), ``node.lock`` (held: two daemons on
-one store would each think they own the channels), ``node.log`` (appended).
-It stops on SIGINT, SIGTERM or the ``stop`` method, and removes what it created.
+one store would each think they own the channels), ``node.log`` (appended; rotated at
+``LOG_MAX_BYTES`` into ``node.log.1`` .. ``node.log.{LOG_BACKUPS}``, so the logs take at most
+``(1 + LOG_BACKUPS) * LOG_MAX_BYTES``; log lines caused by others are rate limited, see
+``channels.logs``). It stops on SIGINT, SIGTERM or the ``stop`` method, and removes what it created.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -20,6 +23,7 @@ import trio
 
 from ..datadir import lock_data_dir, write_atomic
 from ..errors import ChannelsError, ConfigError
+from ..logs import BoundedFormatter, RateLimitFilter, RotatingFile
 from ..rpc import claim_socket_path, serve_rpc
 from .config import NodeConfig
 from .node import Node
@@ -27,18 +31,40 @@ from .node import Node
 log = logging.getLogger("channels.node.daemon")
 
 ADDR_FILE, LOCK_FILE, LOG_FILE = "node.addr", "node.lock", "node.log"
+LOG_MAX_BYTES = 10 * 1024 * 1024  # per log file; then node.log -> node.log.1 -> ... (oldest dropped)
+LOG_BACKUPS = 2  # node.log plus 2 rotated files: at most 30 MiB of logs
+
+_installed: list[logging.Handler] = []  # what the last setup_logging added to the root logger
+_limiter: list[RateLimitFilter] = []
 
 
-def setup_logging(data_dir: Path, level: str = "info") -> None:
-    """Log to stderr and ``DIR/node.log``; libp2p's own chatter only from warnings up."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+def setup_logging(data_dir: Path, level: str = "info", *, max_bytes: int = LOG_MAX_BYTES,
+                  backups: int = LOG_BACKUPS, limiter: RateLimitFilter | None = None) -> RateLimitFilter:
+    """Log to stderr and ``DIR/node.log``; libp2p's own chatter only from warnings up.
+
+    Both outputs share one ``RateLimitFilter`` (info and up), records are cut at
+    ``logs.MAX_RECORD`` characters and the file rotates at ``max_bytes``. Calling it
+    again replaces what the previous call installed. Returns the filter."""
+    fmt = BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limiter = limiter if limiter is not None else RateLimitFilter()
     root = logging.getLogger()
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(data_dir / LOG_FILE)):
+    for old in _installed:
+        root.removeHandler(old)
+        old.close()
+    _installed.clear()
+    file_handler = RotatingFile(data_dir / LOG_FILE, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    for handler in (logging.StreamHandler(sys.stderr), file_handler):
         handler.setFormatter(fmt)
+        handler.addFilter(limiter)
         root.addHandler(handler)
+        _installed.append(handler)
     for noisy in ("libp2p", "multiaddr", "async_service"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    if not _limiter:  # runs before logging's own shutdown (atexit is last in, first out)
+        atexit.register(lambda: _limiter[-1].flush())
+    _limiter[:] = [limiter]
+    return limiter
 
 
 async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None] | None = None) -> None:
