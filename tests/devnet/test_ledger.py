@@ -56,10 +56,15 @@ async def test_zero_amount_and_unknown_asset_are_refused(dn: Devnet, refuse) -> 
         await dn.faucet(A.address, 1, "USD")
 
 
-async def test_balances_cannot_overflow(dn: Devnet, refuse) -> None:
+async def test_balances_have_no_cap_but_amounts_and_holdings_do(dn: Devnet, refuse) -> None:
     await dn.faucet(A.address, MAX_U64)
+    await dn.faucet(A.address, 1)  # a balance has no cap (a payout must never fail for it)
+    assert await dn.balance(A.address) == MAX_U64 + 1
+    with refuse(dn, Malformed):
+        await dn.faucet(A.address, MAX_U64 + 1)  # one amount is still u64
+    await dn.deposit(A, b"\x07" * 32, NATIVE, MAX_U64)
     with refuse(dn, Overflow):
-        await dn.faucet(A.address, 1)
+        await dn.deposit(A, b"\x07" * 32, NATIVE, 1)  # and so are a channel's holdings
 
 
 async def test_tokens_create_mint_and_issuer_only(dn: Devnet, refuse) -> None:

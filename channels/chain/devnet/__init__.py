@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import CursorPruned, RateLimited, TooManySubscriptions
 from .ledger import DEFAULT_CHAIN_ID, Devnet
 from .ops import Status
 from .scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 
-__all__ = ["ADJUDICATOR", "DEFAULT_CHAIN_ID", "Devnet", "DevnetKey", "DevnetScheme", "RemoteDevnet", "Status",
-           "open_remote_devnet", "serve_devnet"]
+__all__ = ["ADJUDICATOR", "DEFAULT_CHAIN_ID", "CursorPruned", "Devnet", "DevnetKey", "DevnetScheme", "RateLimited",
+           "RemoteDevnet", "Status", "TooManySubscriptions", "open_remote_devnet", "serve_devnet"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,7 @@
 """``channels devnet ...``: run the devnet daemon and talk to it.
 
-Public contract (extend, never rename): ``start``; ``status`` -> height, time, chain_id;
+Public contract (extend, never rename): ``start``; ``status`` -> height, time, chain_id,
+block_time (seconds per block, a float; null from a daemon too old to say);
 ``new-account --key-file F`` -> address; ``balance ACCOUNT`` -> balances per asset;
 ``faucet --to ACCOUNT --amount N [--asset A]``. Client commands find the daemon with
 ``--devnet MULTIADDR`` or ``--data-dir DIR`` (its ``devnet.addr``).
@@ -46,7 +47,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID, help="only when the data dir is new")
     p.set_defaults(func=_start)
 
-    p = cmds.add_parser("status", parents=[common, target], help="height, time and chain id")
+    p = cmds.add_parser("status", parents=[common, target], help="height, time, chain id and block time")
     p.set_defaults(func=_client(_status))
 
     p = cmds.add_parser("new-account", parents=[common, target], help="create an account key file")
@@ -146,7 +147,8 @@ def _client(command: Command) -> Callable[[argparse.Namespace], int]:
 
 async def _status(args: argparse.Namespace, devnet: RemoteDevnet) -> dict[str, Any]:
     s = await devnet.status()
-    return {"height": s.height, "time": s.time, "chain_id": s.chain_id, "devnet": devnet.peer_id}
+    return {"height": s.height, "time": s.time, "chain_id": s.chain_id, "block_time": s.block_time,
+            "devnet": devnet.peer_id}
 
 
 async def _balance(args: argparse.Namespace, devnet: RemoteDevnet) -> dict[str, Any]:

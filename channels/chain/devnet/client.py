@@ -8,7 +8,9 @@ Reconnection: reads retry once on a fresh stream. A transaction whose answer was
 is looked up by its receipt and sent again only if it was not applied (its nonce makes
 a resend apply at most once); ``LedgerUnavailable`` means the daemon stayed out of
 reach. ``events()`` resubscribes from its last cursor after a daemon restart, so a
-watcher never misses or repeats an event.
+watcher never misses or repeats an event; while the daemon refuses it a subscription
+(``too_many_subscriptions``) it polls EVENTS instead, and it raises ``CursorPruned``
+when the events after its cursor are gone (the caller must resync).
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from typing import Any, TypeVar
 
 import trio
 
-from ...chain.base import BadNonce, ChainEvent, ChannelOnChain, LedgerUnavailable, Signer, TooLarge
+from ...chain.base import BadNonce, ChainEvent, ChannelOnChain, LedgerUnavailable, Malformed, Signer, TooLarge
 from ...core.ids import NATIVE, Address, AssetId, ChannelId
 from ...errors import LedgerError
 from ...net import Host, NetError, RpcRemoteError, open_host
 from ...net.rpc import RpcClient, open_rpc_client, open_subscription
 from . import rpc_codec as rc
 from . import tx as t
+from .errors import CursorPruned, RateLimited, TooManySubscriptions
+from .ledger import check_cursor
 from .ops import DevnetOps, Status
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,10 @@ T = TypeVar("T")
 NONCE_RETRIES = 3
 DELIVERY_RETRIES = 3
 RESUBSCRIBE_MAX_DELAY = 2.0
+POLL_INTERVAL = 1.0  # seconds between EVENTS polls while the daemon refuses a subscription
+POLL_BEFORE_RESUBSCRIBE = 30.0  # seconds of polling before asking for a subscription again
+FAUCET_PATIENCE = 10.0  # seconds a faucet request waits out ``rate_limited`` before raising it
+FAUCET_RETRY_DELAY = 0.5  # the per-peer ration refills one request per 0.5 s
 
 
 class RemoteDevnet(DevnetOps):
@@ -116,9 +124,18 @@ class RemoteDevnet(DevnetOps):
     # --- reads ---------------------------------------------------------------------------------
 
     async def status(self) -> Status:
-        height, time, chain_id, _adjudicator = await self._call(rc.STATUS)
+        fields = await self._call(rc.STATUS)
+        if len(fields) < 4:
+            raise Malformed("a status answer has at least 4 fields")
+        height, time, chain_id, _adjudicator = fields[:4]
+        # Fields may be appended to an answer: the ones after those known here are ignored.
+        # A daemon from before block_time sends 4 (then block_time is None).
+        block_ms = fields[4] if len(fields) > 4 else None
+        if block_ms is not None and not (type(block_ms) is int and block_ms >= 1):
+            raise Malformed("the block time is a positive number of milliseconds")
         self._chain_id = chain_id
-        return Status(height=height, time=time, chain_id=chain_id)
+        return Status(height=height, time=time, chain_id=chain_id,
+                      block_time=None if block_ms is None else block_ms / 1000)
 
     async def _get_chain_id(self) -> int:
         if self._chain_id is None:
@@ -135,7 +152,7 @@ class RemoteDevnet(DevnetOps):
 
     async def balance(self, account: Address, asset: AssetId = NATIVE) -> int:
         (n,) = await self._call(rc.BALANCE, account, asset)
-        return int(n)
+        return rc.amount_from_response(n)
 
     async def balances(self, account: Address) -> dict[AssetId, int]:
         (f,) = await self._call(rc.BALANCES, account)
@@ -150,36 +167,88 @@ class RemoteDevnet(DevnetOps):
         return None if time is None else int(time)
 
     async def events_page(self, *, after: int = 0, limit: int = rc.MAX_EVENTS_PER_CALL) -> list[ChainEvent]:
-        """One page of stored events (polling alternative to ``events``)."""
+        """One page of stored events (polling alternative to ``events``).
+
+        Raises ``CursorPruned`` if events after ``after`` were pruned."""
+        check_cursor(after)
+        check_cursor(limit, "a page limit")
         (f,) = await self._call(rc.EVENTS, after, limit)
         return rc.events_from_fields(f)
 
     async def events(self, *, after: int = 0) -> AsyncIterator[ChainEvent]:
-        """Every event with cursor > ``after``, then new ones; survives daemon restarts."""
+        """Every event with cursor > ``after``, then new ones; survives daemon restarts.
+
+        Raises ``CursorPruned`` (re-read the state, then start again from a later cursor);
+        every other failure is retried."""
+        check_cursor(after)
         cursor, delay = after, 0.05
         while True:
+            refused = False
             try:
                 async with AsyncExitStack() as stack:
                     request = rc.encode_request(rc.SUBSCRIBE, cursor)
                     sub = await self._open_stream(stack, partial(open_subscription, self._host, self.peer_id,
                                                                  rc.EVENTS_PROTOCOL, request, timeout=self._timeout))
-                    async for frame in sub:
-                        ev = rc.decode_event(frame)
-                        if ev.cursor <= cursor:
-                            continue  # never repeat an event, whatever the server sends
-                        cursor, delay = ev.cursor, 0.05
-                        yield ev
+                    try:
+                        async for frame in sub:
+                            ev = rc.decode_event(frame)
+                            if ev.cursor <= cursor:
+                                continue  # never repeat an event, whatever the server sends
+                            cursor, delay = ev.cursor, 0.05
+                            yield ev
+                    except RpcRemoteError as exc:
+                        refusal = rc.subscription_refusal(str(exc))
+                        if refusal is None:
+                            raise
+                        raise refusal from None
+            except TooManySubscriptions as exc:
+                logger.warning("devnet refused an event subscription (%s); polling instead", exc)
+                refused = True
+            except CursorPruned:
+                raise  # retrying cannot help: the events after the cursor are gone
             except (NetError, LedgerError) as exc:
                 logger.info("devnet event stream interrupted (%s); resubscribing after %d", exc, cursor)
+            if refused:
+                # The daemon's subscription slots are taken (maybe by someone else's flood):
+                # a watcher must still see every event, so it polls until it may subscribe.
+                async for ev in self._poll(cursor, POLL_BEFORE_RESUBSCRIBE):
+                    cursor = ev.cursor
+                    yield ev
             await trio.sleep(delay)
             delay = min(delay * 2, RESUBSCRIBE_MAX_DELAY)
+
+    async def _poll(self, after: int, duration: float) -> AsyncIterator[ChainEvent]:
+        """Events after ``after`` by EVENTS pages for ``duration`` seconds (ends early if unreachable)."""
+        cursor, until = after, trio.current_time() + duration
+        while trio.current_time() < until:
+            try:
+                page = await self.events_page(after=cursor)
+            except CursorPruned:
+                raise
+            except LedgerError:
+                return  # back to subscribing, which retries with its backoff
+            for ev in page:
+                if ev.cursor > cursor:
+                    cursor = ev.cursor
+                    yield ev
+            if len(page) < rc.MAX_EVENTS_PER_CALL:
+                await trio.sleep(POLL_INTERVAL)
 
     # --- writes --------------------------------------------------------------------------------
 
     async def faucet(self, to: Address, amount: int, asset: AssetId | str = NATIVE) -> int:
-        # The request id makes a retry after a lost answer mint nothing twice.
-        (balance,) = await self._call(rc.FAUCET, to, asset, amount, os.urandom(16))
-        return int(balance)
+        """Development money; waits out the daemon's faucet ration for up to ``FAUCET_PATIENCE`` s."""
+        # The request id makes a retry after a lost answer (or a refusal) mint nothing twice.
+        request_id = os.urandom(16)
+        give_up = trio.current_time() + FAUCET_PATIENCE
+        while True:
+            try:
+                (balance,) = await self._call(rc.FAUCET, to, asset, amount, request_id)
+                return rc.amount_from_response(balance)
+            except RateLimited:
+                if trio.current_time() >= give_up:
+                    raise
+                await trio.sleep(FAUCET_RETRY_DELAY)
 
     async def receipt(self, tx_digest: bytes) -> tuple[int, list[ChainEvent]] | None:
         """``(height, events)`` if the transaction with this digest was applied, else None."""

@@ -10,12 +10,17 @@ The data directory holds everything that must survive a restart:
 Clients sign transactions locally; the daemon only verifies and applies them, so keys
 never leave the client. Requests are served concurrently per stream, but every ledger
 step is synchronous, so transactions apply one at a time in arrival order.
+
+Resource bounds (``proto/03-ledger.md`` section 9.4): event subscriptions per peer and
+in total, and a faucet budget per peer and in total (token buckets); the ledger's logs
+are bounded by the store (``store.LOG_KEPT``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,9 @@ from ...keyfile import load_or_create_key
 from ...net import open_host
 from ...net.rpc import SendFn, serve_rpc, serve_subscription
 from . import rpc_codec as rc
+from .errors import RateLimited, TooManySubscriptions
 from .ledger import DEFAULT_CHAIN_ID, Devnet
+from .rules import faucet_receipt
 from .scheme import ADJUDICATOR
 
 logger = logging.getLogger(__name__)
@@ -38,6 +45,65 @@ logger = logging.getLogger(__name__)
 DB_FILE, IDENTITY_FILE, ADDR_FILE, LOCK_FILE = "devnet.db", "identity.key", "devnet.addr", "devnet.lock"
 MAX_PAGE_BYTES = 48 * 1024  # an EVENTS answer stays well under the 64 KiB frame cap
 MAX_BATCH = 256  # transactions per group commit
+MAX_SUBSCRIPTIONS_PER_PEER = 8  # open event subscriptions of one peer id
+MAX_SUBSCRIPTIONS = 256  # open event subscriptions in total (~120 KiB each, idle, in py-libp2p)
+
+
+@attrs.frozen
+class Rate:
+    """A token bucket: ``burst`` requests at once, refilled at ``per_second``."""
+
+    per_second: float
+    burst: float
+
+
+FAUCET_PER_PEER = Rate(per_second=2.0, burst=20.0)
+FAUCET_TOTAL = Rate(per_second=10.0, burst=100.0)
+
+
+@attrs.define
+class _Bucket:
+    rate: Rate
+    tokens: float
+    stamp: float
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.rate.burst, self.tokens + (now - self.stamp) * self.rate.per_second)
+        self.stamp = now
+
+
+class _FaucetLimit:
+    """Faucet budgets: one bucket per peer and one for the daemon.
+
+    The total bucket is the bound (peer ids cost nothing to make); the per-peer one keeps
+    one client from taking all of it without the effort of new identities. Only peers
+    that were granted a request get a bucket, and full buckets are dropped, so the table
+    holds at most the peers served within one refill period."""
+
+    def __init__(self, per_peer: Rate, total: Rate, clock: Callable[[], float]) -> None:
+        self._per_peer, self._clock = per_peer, clock
+        self._total = _Bucket(total, total.burst, clock())
+        self._peers: dict[str, _Bucket] = {}
+
+    def take(self, peer_id: str) -> None:
+        now = self._clock()
+        self._total.refill(now)
+        peer = self._peers.get(peer_id) or _Bucket(self._per_peer, self._per_peer.burst, now)
+        peer.refill(now)
+        if peer.tokens < 1:
+            raise RateLimited(f"this peer may take {self._per_peer.per_second:g} faucet requests a second "
+                              f"(bursts of {self._per_peer.burst:g}); retry later")
+        if self._total.tokens < 1:
+            raise RateLimited(f"the devnet grants {self._total.rate.per_second:g} faucet requests a second "
+                              "to all peers together; retry later")
+        peer.tokens -= 1
+        self._total.tokens -= 1
+        self._peers[peer_id] = peer
+        if len(self._peers) > 2 * self._total.rate.burst:
+            for key, bucket in list(self._peers.items()):
+                bucket.refill(now)
+                if bucket.tokens >= self._per_peer.burst:
+                    del self._peers[key]
 
 
 @attrs.frozen(kw_only=True)
@@ -66,9 +132,20 @@ class DevnetService:
     arrived while the previous commit was being written, in arrival order, under one
     fsync: the group commit that lets the daemon go past one commit per transaction."""
 
-    def __init__(self, devnet: Devnet) -> None:
+    def __init__(self, devnet: Devnet, *, max_subscriptions_per_peer: int = MAX_SUBSCRIPTIONS_PER_PEER,
+                 max_subscriptions: int = MAX_SUBSCRIPTIONS, faucet_per_peer: Rate = FAUCET_PER_PEER,
+                 faucet_total: Rate = FAUCET_TOTAL, clock: Callable[[], float] = trio.current_time) -> None:
         self.devnet = devnet
         self._queue_in, self._queue_out = trio.open_memory_channel[_Pending](math.inf)
+        self.max_subscriptions_per_peer = max_subscriptions_per_peer
+        self.max_subscriptions = max_subscriptions
+        self._subscriptions: dict[str, int] = {}  # peer id -> open subscriptions (no zero entries)
+        self._faucet = _FaucetLimit(faucet_per_peer, faucet_total, clock)
+
+    @property
+    def subscriptions(self) -> int:
+        """Event subscriptions open now."""
+        return sum(self._subscriptions.values())
 
     async def run_committer(self) -> None:
         async for first in self._queue_out:
@@ -104,6 +181,11 @@ class DevnetService:
                 return rc.ok([rc.encode_event(e) for e in await self._submit(fields[0])])
             if type_id == rc.SUBSCRIBE:
                 raise Malformed("subscribe on the events protocol, not the rpc protocol")
+            if type_id == rc.FAUCET and self.devnet.receipt(faucet_receipt(fields[3])) is None:
+                # Faucet flood: every grant adds rows (a Minted event, a receipt, maybe a new
+                # balance), so grants are rationed; a retry of a granted request mints
+                # nothing and costs nothing.
+                self._faucet.take(peer_id)
             return self._dispatch(type_id, fields)
         except LedgerError as exc:
             return rc.error(exc)
@@ -117,11 +199,11 @@ class DevnetService:
         d, store = self.devnet, self.devnet.store
         if type_id == rc.STATUS:
             head = d.head
-            return rc.ok(head.height, head.time, head.chain_id, ADJUDICATOR)
+            return rc.ok(head.height, head.time, head.chain_id, ADJUDICATOR, block_time_ms(d.block_time))
         if type_id == rc.NONCE:
             return rc.ok(store.nonce(f[0]))
         if type_id == rc.BALANCE:
-            return rc.ok(store.balance(f[0], f[1]))
+            return rc.ok(rc.amount_field(store.balance(f[0], f[1])))
         if type_id == rc.BALANCES:
             return rc.ok(rc.amounts_fields(store.balances(f[0])))
         if type_id == rc.CHANNEL:
@@ -130,7 +212,7 @@ class DevnetService:
             secret = store.secret(f[0])
             return rc.ok(None if secret is None else secret.time)
         if type_id == rc.FAUCET:
-            return rc.ok(d.faucet_sync(f[0], f[2], f[1], request_id=f[3]))
+            return rc.ok(rc.amount_field(d.faucet_sync(f[0], f[2], f[1], request_id=f[3])))
         if type_id == rc.RECEIPT:
             found = d.receipt(f[0])
             if found is None:
@@ -152,13 +234,48 @@ class DevnetService:
         return out
 
     async def subscribe(self, request: bytes, send: SendFn, peer_id: str = "") -> None:
-        """Push every event after the requested cursor, then new ones, until the client leaves."""
-        type_id, fields = rc.decode_request(request)
-        if type_id != rc.SUBSCRIBE:
-            raise Malformed("the events protocol takes one SUBSCRIBE request")
-        async with aclosing(self.devnet.events(after=fields[0])) as events:  # type: ignore[type-var]
-            async for ev in events:
-                await send(rc.encode_event(ev))
+        """Push every event after the requested cursor, then new ones, until the client leaves.
+
+        A refusal ends the stream with the text ``LedgerError: <code>: <message>``."""
+        try:
+            type_id, fields = rc.decode_request(request)
+            if type_id != rc.SUBSCRIBE:
+                raise Malformed("the events protocol takes one SUBSCRIBE request")
+            self._open_subscription(peer_id)
+        except LedgerError as exc:
+            raise rc.subscription_error(exc) from None
+        try:
+            async with aclosing(self.devnet.events(after=fields[0])) as events:  # type: ignore[type-var]
+                async for ev in events:
+                    await send(rc.encode_event(ev))
+        except LedgerError as exc:  # the cursor was pruned, now or while this reader lagged
+            raise rc.subscription_error(exc) from None
+        finally:
+            self._close_subscription(peer_id)
+
+    def _open_subscription(self, peer_id: str) -> None:
+        # Memory exhaustion: each idle subscription holds a stream and its buffers (300 of
+        # them cost 37 MB); without a bound any client could open them until the daemon dies.
+        mine = self._subscriptions.get(peer_id, 0)
+        if mine >= self.max_subscriptions_per_peer:
+            raise TooManySubscriptions(f"this peer already has {mine} event subscriptions open, the most the "
+                                       f"devnet serves one peer; close one or poll with EVENTS")
+        if self.subscriptions >= self.max_subscriptions:
+            raise TooManySubscriptions(f"the devnet serves {self.max_subscriptions} event subscriptions at most "
+                                       "and all are taken; poll with EVENTS or retry later")
+        self._subscriptions[peer_id] = mine + 1
+
+    def _close_subscription(self, peer_id: str) -> None:
+        left = self._subscriptions[peer_id] - 1
+        if left:
+            self._subscriptions[peer_id] = left
+        else:
+            del self._subscriptions[peer_id]
+
+
+def block_time_ms(seconds: float) -> int:
+    """The block interval on the wire: whole milliseconds, at least 1 (msgpack has no floats here)."""
+    return max(1, round(seconds * 1000))
 
 
 def _internal(exc: Exception) -> LedgerError:
@@ -184,7 +301,7 @@ async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tc
     data_dir.mkdir(parents=True, exist_ok=True)
     with lock_data_dir(data_dir, LOCK_FILE, f"another devnet daemon is running on {data_dir}; stop it first"):
         seed = identity_seed(data_dir)
-        devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False)
+        devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False, block_time=block_time)
         addr_file = data_dir / ADDR_FILE
         try:
             devnet.mine()  # a block at start-up: the chain's time catches up with the clock

@@ -11,6 +11,10 @@ and time; deadlines compare against that time. Blocks move time forward:
 ``advance_time(s)`` shifts the chain's clock by ``s`` seconds and mines: challenge
 windows pass in tests without sleeping. The shift is persisted, so time never goes
 backwards across restarts.
+
+``Status.block_time`` reports the mining interval: ``block_time`` as given (the daemon
+passes its ``--block-time``; default 1 s). With ``auto_mine`` a block comes at most
+once per whole second of the clock, so the default 1.0 is what that mode implies.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ from types import TracebackType
 
 import trio
 
-from ...chain.base import ChainEvent, ChannelOnChain, Signer
-from ...core.ids import NATIVE, Address, AssetId, ChannelId
-from ...errors import LedgerError
+from ...chain.base import ChainEvent, ChannelOnChain, Malformed, Signer
+from ...core.ids import MAX_U64, NATIVE, Address, AssetId, ChannelId
+from ...errors import ConfigError, LedgerError
 from . import rules
 from . import tx as t
 from .ops import DevnetOps, Status
 from .scheme import ADJUDICATOR
-from .store import Store
+from .store import LOG_KEPT, Store
 
 DEFAULT_CHAIN_ID = 1337
 CLOCKLESS_GENESIS = 1_700_000_000  # block time of genesis when no clock is given
@@ -41,16 +45,21 @@ class Devnet(DevnetOps):
     ``path=None`` keeps everything in memory; a path opens (or creates) a SQLite file.
     ``chain_id`` applies when the file is created; an existing file keeps its own.
     ``clock`` returns seconds (default: wall clock); ``None`` means time moves only with
-    ``advance_time``, which makes tests fully deterministic.
+    ``advance_time``, which makes tests fully deterministic. ``block_time`` (seconds) is
+    the mining interval ``status()`` reports; ``log_kept`` bounds the event log.
     """
 
     adjudicator = ADJUDICATOR
 
     def __init__(self, path: str | Path | None = None, *, chain_id: int = DEFAULT_CHAIN_ID,
-                 clock: Callable[[], float] | None = _time.time, auto_mine: bool = True) -> None:
+                 clock: Callable[[], float] | None = _time.time, auto_mine: bool = True,
+                 block_time: float = 1.0, log_kept: int = LOG_KEPT) -> None:
+        if not (isinstance(block_time, (int, float)) and 0.001 <= block_time <= 86_400):
+            raise ConfigError(f"the block time is 0.001 .. 86400 seconds, got {block_time!r}")
         self._clock = clock
         self._auto_mine = auto_mine
-        self.store = Store(path, chain_id=chain_id, genesis_time=self._clock_time(0))
+        self.block_time = float(block_time)
+        self.store = Store(path, chain_id=chain_id, genesis_time=self._clock_time(0), log_kept=log_kept)
         self._changed = trio.Event()
 
     def close(self) -> None:
@@ -86,8 +95,9 @@ class Devnet(DevnetOps):
 
     @property
     def head(self) -> Status:
-        """Height and time of the latest block, and the chain id."""
-        return Status(height=self.store.height, time=self.store.time, chain_id=self.store.chain_id)
+        """Height and time of the latest block, the chain id and the block interval."""
+        return Status(height=self.store.height, time=self.store.time, chain_id=self.store.chain_id,
+                      block_time=self.block_time)
 
     async def status(self) -> Status:
         await trio.lowlevel.checkpoint()
@@ -187,7 +197,11 @@ class Devnet(DevnetOps):
         return self.store.time
 
     async def events(self, *, after: int = 0) -> AsyncIterator[ChainEvent]:
-        """Every event with cursor > ``after``, then new ones as they are committed."""
+        """Every event with cursor > ``after``, then new ones as they are committed.
+
+        Raises ``CursorPruned`` if events after ``after`` were pruned, also later, should a
+        slow reader fall behind the retained log."""
+        check_cursor(after)
         cursor = after
         while True:
             batch = self.store.events_after(cursor)
@@ -198,6 +212,12 @@ class Devnet(DevnetOps):
             for ev in batch:
                 cursor = ev.cursor
                 yield ev
+
+
+def check_cursor(value: object, what: str = "an event cursor") -> None:
+    """A cursor is an integer in 0 .. 2^64-1, as on the wire; anything else is malformed."""
+    if type(value) is not int or not 0 <= value <= MAX_U64:
+        raise Malformed(f"{what} is an integer in 0 .. 2^64-1, got {value!r}")
 
 
 def channel_view(store: Store, channel_id: ChannelId) -> ChannelOnChain:

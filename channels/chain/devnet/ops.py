@@ -18,11 +18,16 @@ from . import tx as t
 
 @attrs.frozen(kw_only=True)
 class Status:
-    """The head of the chain (``channels devnet status``)."""
+    """The head of the chain (``channels devnet status``).
+
+    ``block_time`` is the interval, in seconds, at which the ledger mines blocks (block
+    times themselves are whole seconds). A challenge window of ``d`` seconds spans about
+    ``d / block_time`` blocks. ``None`` only from a daemon too old to report it."""
 
     height: int
     time: int
     chain_id: int
+    block_time: float | None = None
 
 
 class DevnetOps:

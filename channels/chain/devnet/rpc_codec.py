@@ -2,20 +2,25 @@
 
 Requests are ``[type_id, *fields]``; responses are ``[0, *result]`` or
 ``[1, code, message]``, all canonical msgpack. The error ``code`` is one of the
-stable strings of ``channels.chain.base.LEDGER_ERRORS``, so the client re-raises
-the very class the ledger raised.
+stable strings of ``channels.chain.base.LEDGER_ERRORS`` or ``errors.DEVNET_ERRORS``,
+so the client re-raises the very class the ledger raised.
+
+Balances have no upper bound: a balance travels as an integer up to 2^64-1 and as a
+byte string (big-endian, 9 bytes or more, no leading zero) above.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ... import encoding
-from ...chain.base import ChainEvent, ChannelOnChain, Malformed, TooLarge, ledger_error_from_code
-from ...core.ids import AssetId
+from ...chain.base import ChainEvent, ChannelOnChain, Malformed, TooLarge
+from ...core.ids import MAX_U64, AssetId
 from ...core.state import SignedState
 from ...errors import DecodeError, LedgerError
+from .errors import error_from_code
 from .events import event_fields, event_from_fields
 from .tx import MAX_TX_SIZE
 
@@ -89,8 +94,38 @@ def decode_response(data: bytes) -> list[Any]:
     if value[0] == ERR:
         if len(value) != 3 or type(value[1]) is not str or type(value[2]) is not str:
             raise Malformed("an error response is [1, code, message]")
-        raise ledger_error_from_code(value[1], value[2])
+        raise error_from_code(value[1], value[2])
     return value[1:]
+
+
+def subscription_error(exc: LedgerError) -> LedgerError:
+    """The error a refused subscription ends with: its tag-1 text reads ``LedgerError: <code>: <message>``.
+
+    The events protocol's final error frame carries text only (the transport writes
+    ``<class name>: <message>``); putting the code first lets a client rebuild the type."""
+    return LedgerError(f"{exc.code}: {exc}"[:MAX_MESSAGE])
+
+
+_REFUSAL = re.compile(r"LedgerError: ([a-z_]+): (.*)\Z", re.DOTALL)
+
+
+def subscription_refusal(text: str) -> LedgerError | None:
+    """The typed error in the text of a subscription's final error frame, if it names one."""
+    found = _REFUSAL.search(text)
+    return None if found is None else error_from_code(found.group(1), found.group(2))
+
+
+def amount_field(n: int) -> int | bytes:
+    """A balance on the wire: an integer up to 2^64-1, big-endian bytes above (msgpack stops at 64 bits)."""
+    return n if n <= MAX_U64 else n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def amount_from_field(v: Any) -> int:
+    if type(v) is int and v >= 0:
+        return v
+    if type(v) is bytes and len(v) > 8 and v[0] != 0:  # one form per value: no leading zero, above u64
+        return int.from_bytes(v, "big")
+    raise DecodeError("an amount is an unsigned integer, or big-endian bytes above 2^64-1")
 
 
 def channel_fields(view: ChannelOnChain) -> list[Any]:
@@ -112,19 +147,25 @@ def channel_from_fields(f: Any) -> ChannelOnChain:
 
 
 def amounts_fields(amounts: Mapping[AssetId, int]) -> list[Any]:
-    return sorted([a, n] for a, n in amounts.items())
+    return [[a, amount_field(n)] for a, n in sorted(amounts.items())]
 
 
 def _amounts(f: Any) -> dict[AssetId, int]:
-    if type(f) is not list or not all(type(p) is list and len(p) == 2 and type(p[0]) is str
-                                      and type(p[1]) is int for p in f):
+    if type(f) is not list or not all(type(p) is list and len(p) == 2 and type(p[0]) is str for p in f):
         raise DecodeError("amounts are [[asset, amount], ...]")
-    return {AssetId(a): n for a, n in f}
+    return {AssetId(a): amount_from_field(n) for a, n in f}
 
 
 def amounts_from_fields(f: Any) -> dict[AssetId, int]:
     try:
         return _amounts(f)
+    except DecodeError as exc:
+        raise Malformed(str(exc)) from None
+
+
+def amount_from_response(v: Any) -> int:
+    try:
+        return amount_from_field(v)
     except DecodeError as exc:
         raise Malformed(str(exc)) from None
 

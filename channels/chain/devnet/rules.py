@@ -147,10 +147,11 @@ class _Overlay:
         return self.w.balances[key] if key in self.w.balances else self.view.balance(account, asset)
 
     def credit(self, account: Address, asset: AssetId, amount: int) -> None:
-        new = self.balance(account, asset) + amount
-        if new > MAX_U64:
-            raise Overflow(f"the balance of {account.hex()[:16]}... in {asset} would exceed 2^64-1")
-        self.w.balances[(account, asset)] = new
+        # Frozen payout: an account balance has no upper bound. With a cap, a participant
+        # whose balance sits near it makes every withdraw paying it fail, and the other
+        # side's share stays in escrow forever. Amounts moved per operation are still u64
+        # (``_positive``), and channel holdings stay u64 (``_deposit``), so every payout is.
+        self.w.balances[(account, asset)] = self.balance(account, asset) + amount
 
     def debit(self, account: Address, asset: AssetId, amount: int) -> None:
         have = self.balance(account, asset)
@@ -268,6 +269,9 @@ def _deposit(ov: _Overlay, sender: Address, op: t.Deposit, now: int) -> None:
         raise AlreadyWithdrawn("the channel was already paid out; this deposit would be lost")
     holdings = holdings_of(ov.deposits(op.channel_id)).get(op.asset, 0) + op.amount
     if holdings > MAX_U64:
+        # Holdings stay u64 so every payout and event amount fits the wire's integers; this
+        # refuses only the depositor's own deposit (its money stays in its account), it can
+        # never hold up a payout.
         raise Overflow("channel holdings would exceed 2^64-1")
     ov.debit(sender, op.asset, op.amount)
     ov.w.channels[op.channel_id] = record

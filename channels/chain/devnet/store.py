@@ -6,8 +6,14 @@ it survives ``kill -9`` and power loss (DESIGN section 6: the records that decid
 disputes are never half-written). Each ledger transaction's ``Writes`` and its events
 go in one SQLite transaction: either all of it is visible, or none.
 
-Amounts are kept as decimal TEXT: SQLite integers are signed 64-bit, ledger amounts
-go up to 2^64-1.
+Amounts (balances and deposits) are kept as decimal TEXT in columns of TEXT affinity,
+which SQLite stores as given: lossless for any size. SQLite integers are signed 64-bit,
+and a column of INTEGER or NUMERIC affinity would turn a larger number into a REAL;
+balances have no upper bound (a payout must never fail for the receiver's balance).
+
+The logs are bounded: the store keeps the last ``log_kept`` events, receipts and
+blocks and remembers the highest pruned cursor, so a client resuming below it gets
+``CursorPruned`` instead of a silent gap.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ from ... import encoding
 from ...chain.base import ChainEvent
 from ...core.ids import Address, AssetId, ChannelId
 from ...errors import ConfigError, LedgerError, StorageError
+from .errors import cursor_pruned
 from .events import decode_data, encode_data
 from .rules import ChannelRecord, DepositEntry, Secret, Writes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: the first release; 2: log pruning (meta.pruned_through, receipts_by_first)
 _RECORD_MAX = 1 << 20
+SQL_INT_MAX = 2**63 - 1  # SQLite's largest integer, and so its largest rowid and event cursor
+LOG_KEPT = 100_000  # events, receipts and blocks kept (the rest is pruned, oldest first)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -45,7 +54,17 @@ CREATE TABLE IF NOT EXISTS events (cursor INTEGER PRIMARY KEY AUTOINCREMENT, kin
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, time INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS receipts (id BLOB PRIMARY KEY, height INTEGER NOT NULL, first_cursor INTEGER NOT NULL,
                                      last_cursor INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS receipts_by_first ON receipts (first_cursor);
 """
+
+# Schema upgrades, each run in the transaction that opens an older file: data written by
+# an earlier release stays readable (its amounts were decimal TEXT already).
+_MIGRATIONS: dict[int, str] = {
+    1: """
+INSERT OR IGNORE INTO meta VALUES ('pruned_through', 0);
+CREATE INDEX IF NOT EXISTS receipts_by_first ON receipts (first_cursor);
+""",
+}
 
 
 class Store:
@@ -53,7 +72,11 @@ class Store:
 
     Implements ``rules.View`` for reads. Not thread-safe: one trio thread owns it."""
 
-    def __init__(self, path: str | Path | None, *, chain_id: int, genesis_time: int) -> None:
+    def __init__(self, path: str | Path | None, *, chain_id: int, genesis_time: int,
+                 log_kept: int = LOG_KEPT) -> None:
+        if type(log_kept) is not int or log_kept < 1:
+            raise ConfigError("the devnet keeps at least one event (log_kept >= 1)")
+        self.log_kept = log_kept
         try:
             self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -64,16 +87,25 @@ class Store:
         with self._transaction():
             meta = dict(self._db.execute("SELECT key, value FROM meta"))
             if not meta:
+                if type(chain_id) is not int or not 0 <= chain_id <= SQL_INT_MAX:
+                    raise ConfigError(f"a devnet chain id is an integer in 0 .. 2^63-1, got {chain_id!r}")
                 meta = {"schema": SCHEMA_VERSION, "chain_id": chain_id, "height": 0, "time": genesis_time,
-                        "time_offset": 0}
+                        "time_offset": 0, "pruned_through": 0}
                 self._db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
                 self._db.execute("INSERT INTO blocks VALUES (0, ?)", (genesis_time,))
+            while meta["schema"] in _MIGRATIONS:
+                for statement in _MIGRATIONS[meta["schema"]].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (meta["schema"] + 1,))
+                meta = dict(self._db.execute("SELECT key, value FROM meta"))
         if meta["schema"] != SCHEMA_VERSION:
             raise ConfigError(f"devnet database has schema {meta['schema']}, this version reads {SCHEMA_VERSION}")
         self._chain_id = int(meta["chain_id"])
         self.height = int(meta["height"])
         self.time = int(meta["time"])
         self.time_offset = int(meta["time_offset"])
+        self.pruned_through = int(meta["pruned_through"])
 
     def close(self) -> None:
         self._db.close()
@@ -145,7 +177,10 @@ class Store:
     def commit(self, w: Writes) -> list[ChainEvent]:
         """Apply one transaction's writes and events atomically; return the stored events."""
         with self._transaction():
-            return self._write(w)
+            out = self._write(w)
+            pruned = self._prune()
+        self.pruned_through = pruned
+        return out
 
     def commit_batch(self, steps: Sequence[Callable[[], Writes]]) -> list[list[ChainEvent] | LedgerError]:
         """Run several transactions' rules and writes under one durable commit (group commit).
@@ -171,7 +206,27 @@ class Store:
                     err.code = "internal"
                     results.append(err)
                 self._db.execute("RELEASE step")
+            pruned = self._prune()
+        self.pruned_through = pruned
         return results
+
+    def _prune(self) -> int:
+        """Drop what the logs hold beyond the last ``log_kept`` entries; return the pruned cursor.
+
+        Growth bound (a faucet or transaction flood must not fill the disk): at most
+        ``log_kept`` events, receipts and blocks stay. A receipt goes with its first event, so
+        a kept receipt always lists all its events. Runs inside the caller's transaction."""
+        db, kept = self._db, self.log_kept
+        pruned = self.pruned_through
+        target = self.last_cursor() - kept
+        if target > pruned:
+            db.execute("DELETE FROM events WHERE cursor <= ?", (target,))
+            db.execute("DELETE FROM receipts WHERE first_cursor BETWEEN 1 AND ?", (target,))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'pruned_through'", (target,))
+            pruned = target
+        # Receipts of transactions without events (a repeated RegisterSecret) count by rowid.
+        db.execute("DELETE FROM receipts WHERE rowid <= (SELECT MAX(rowid) FROM receipts) - ?", (kept,))
+        return pruned
 
     def _write(self, w: Writes) -> list[ChainEvent]:
         db = self._db
@@ -202,13 +257,14 @@ class Store:
         if row is None:
             return None
         height, first, last = row
-        return int(height), self.events_after(first - 1, max(0, last - first + 1)) if last >= first else []
+        return int(height), self._events(first - 1, last - first + 1) if last >= first else []
 
     def mine(self, time: int) -> None:
         """Append a block at ``time`` (never before the previous block)."""
         time = max(time, self.time)
         with self._transaction():
             self._db.execute("INSERT INTO blocks VALUES (?, ?)", (self.height + 1, time))
+            self._db.execute("DELETE FROM blocks WHERE height <= ?", (self.height + 1 - self.log_kept,))
             self._db.executemany("UPDATE meta SET value = ? WHERE key = ?",
                                  [(self.height + 1, "height"), (time, "time")])
         self.height += 1
@@ -222,6 +278,19 @@ class Store:
     # --- event log -----------------------------------------------------------------------------
 
     def events_after(self, cursor: int, limit: int = 256) -> list[ChainEvent]:
+        """Up to ``limit`` events with a cursor above ``cursor``, in order.
+
+        Any integer is answered: ``CursorPruned`` if events after it were pruned (a silent
+        gap would make a watcher miss a dispute), nothing beyond the head."""
+        if cursor < self.pruned_through:
+            raise cursor_pruned(self.pruned_through, self.log_kept)
+        # SQLite integers stop at 2^63-1 (so do cursors): a cursor beyond, which a client may
+        # well send, has no events after it instead of overflowing the query.
+        if cursor >= SQL_INT_MAX or limit <= 0:
+            return []
+        return self._events(max(cursor, 0), min(limit, SQL_INT_MAX))
+
+    def _events(self, cursor: int, limit: int) -> list[ChainEvent]:
         rows = self._db.execute("SELECT cursor, kind, channel_id, data, height, time FROM events WHERE cursor > ? "
                                 "ORDER BY cursor LIMIT ?", (cursor, limit))
         return [ChainEvent(cursor=c, kind=k, channel_id=None if cid is None else ChannelId(cid),
