@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import trio
 
-from ..chain.base import ChainEvent, Ledger
+from ..chain.base import ChainEvent, ChannelOnChain, Ledger
 from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 from ..core import effects as fx
 from ..core import inputs as ins
@@ -91,6 +91,19 @@ def event_input(ev: ChainEvent, me: Address) -> ins.Input | None:
     if ev.kind == "Withdrawn":
         return ins.ChainWithdrawn()
     return None
+
+
+def view_inputs(view: ChannelOnChain) -> list[ins.Input]:
+    """Core inputs that bring a channel up to the L1's current view of it (after lost events)."""
+    out: list[ins.Input] = [ins.ChainDeposited(asset=asset, holdings=int(held), amount=0, ours=False)
+                            for asset, held in view.holdings.items()]
+    if view.registered is not None and not view.concluded:
+        out.append(ins.ChainRegistered(signed=view.registered, deadline=int(view.deadline or 0)))
+    if view.concluded and view.registered is not None:
+        out.append(ins.ChainConcluded(version=view.registered.state.version))
+    if view.withdrawn:
+        out.append(ins.ChainWithdrawn())
+    return out
 
 
 class Node:
@@ -542,9 +555,27 @@ class Node:
             await ledger.withdraw(key, params)
 
     async def _watch_chain(self) -> None:
-        async for ev in self.ledger.events(after=self.engine.cursor):
-            inp = event_input(ev, self.l1_address) if ev.channel_id is not None else None
-            await self._inputs.send(ChainItem(cursor=ev.cursor, channel_id=ev.channel_id, input=inp))
+        after = self.engine.cursor
+        while True:
+            try:
+                async for ev in self.ledger.events(after=after):
+                    inp = event_input(ev, self.l1_address) if ev.channel_id is not None else None
+                    await self._inputs.send(ChainItem(cursor=ev.cursor, channel_id=ev.channel_id, input=inp))
+                    after = ev.cursor
+                return
+            except LedgerError as exc:
+                if getattr(exc, "code", "") != "cursor_pruned":
+                    raise
+                # The L1 dropped events we never saw (we were offline or far behind): read
+                # each active channel's state from the L1 instead, then go on from there.
+                pruned_through = int(getattr(exc, "pruned_through", after))
+                log.error("L1 events after %d were pruned before we read them; re-reading %d channels",
+                          after, len(self.engine.active))
+                for cid in sorted(self.engine.active):
+                    for inp in view_inputs(await self.ledger.channel(cid)):
+                        await self._inputs.send(ChainItem(cursor=after, channel_id=cid, input=inp))
+                await self._inputs.send(ChainItem(cursor=pruned_through, channel_id=None, input=None))
+                after = max(after, pruned_through)
 
     async def _tick(self) -> None:
         while True:

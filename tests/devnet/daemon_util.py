@@ -25,20 +25,27 @@ class DaemonProc:
         self.address = ""
 
     @property
+    def log(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.stderr.log"
+
+    @property
     def db(self) -> Path:
         return self.data_dir / DB_FILE
 
     def start(self) -> str:
         cmd = [sys.executable, "-m", "channels.cli", "devnet", "start", "--data-dir", str(self.data_dir),
                "--listen", f"/ip4/127.0.0.1/tcp/{self.port}", "--block-time", str(self.block_time)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # stderr to a file, not an unread pipe: a full pipe would freeze the daemon.
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT
         line = ""
         while time.monotonic() < deadline and "/p2p/" not in line:
             line = self.proc.stdout.readline()
             if not line and self.proc.poll() is not None:
-                raise RuntimeError(f"devnet daemon exited: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise RuntimeError(f"devnet daemon exited: {self.log.read_text()[-2000:]}")
         self.address = line.split()[-1]
         assert self.address.startswith("/ip4/127.0.0.1/tcp/") and "/p2p/" in self.address, line
         assert (self.data_dir / ADDR_FILE).read_text().strip() == self.address

@@ -8,12 +8,13 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from channels.chain.devnet.ledger import Devnet
 from channels.core.channel import Phase, verify_signed
-from channels.core.ids import ChannelId
+from channels.core.ids import Address, ChannelId
 from channels.errors import InsufficientFunds
 from channels.net.memory import Faults, MemoryNetwork, open_memory_transport
 from channels.node import Node, PaymentFailed, load_config
@@ -176,3 +177,37 @@ async def test_force_close_settles_after_the_window(tmp_path: Path) -> None:
             await a.wait_phase(cid, Phase.SETTLED)
         after = {n: await dev.balance(nodes[n].l1_address) for n in nodes}
         assert (after["a"] - before["a"], after["b"] - before["b"]) == (750, 250)
+
+
+async def test_stale_registration_is_refuted_after_its_events_were_pruned(tmp_path: Path) -> None:
+    """The honest node was offline while the cheat registered and the L1 pruned those events:
+    on restart it reads the channel from the L1 instead, and still refutes in time."""
+    dev = Devnet(None, clock=None, log_kept=4)
+    net = MemoryNetwork()
+
+    def honest_node(transport: Any) -> Any:
+        return Node.open(load_config(tmp_path / "honest", tick_interval=0.05, reconnect_interval=0.02),
+                         ledger=dev, transport=transport)
+
+    async with open_memory_transport(net, "cheat") as tc, Node.open(
+            load_config(tmp_path / "cheat", tick_interval=0.05), ledger=dev, transport=tc) as cheat:
+        async with open_memory_transport(net, "honest") as th, honest_node(th) as honest:
+            dev.faucet_sync(honest.l1_address, 10_000)
+            with trio.fail_after(20):
+                cid = await open_pair(honest, cheat, 1_000)
+                await honest.pay(cid, 600)
+                stale = cheat.channel(cid).latest  # holds 600 for the cheat
+                await cheat.pay(cid, 500)
+                await settle(honest, cheat, cid)
+        before = {"honest": await dev.balance(honest.l1_address), "cheat": await dev.balance(cheat.l1_address)}
+        await dev.register(cheat.l1_key, cheat.channel(cid).params, stale)
+        for i in range(10):  # unrelated L1 traffic pushes the registration out of the event log
+            dev.faucet_sync(Address(bytes([i + 1]) * 32), 1)
+        async with open_memory_transport(net, "honest") as th, honest_node(th) as honest:
+            with trio.fail_after(20):
+                while dev.channel_sync(cid).registered.state.version != honest.channel(cid).version:
+                    await trio.sleep(0.02)  # refuted although no Registered event was ever seen
+                dev.advance_time(101)
+                await honest.wait_phase(cid, Phase.SETTLED)
+    assert await dev.balance(cheat.l1_address) - before["cheat"] == 100
+    assert await dev.balance(honest.l1_address) - before["honest"] == 900

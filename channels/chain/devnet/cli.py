@@ -10,6 +10,7 @@ block_time (seconds per block, a float; null from a daemon too old to say);
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from ...cli import emit
 from ...core.ids import NATIVE, Address, AssetId
 from ...errors import ConfigError
 from ...keyfile import read_key, write_key
+from ...logs import BoundedFormatter, RateLimitFilter
 from .client import RemoteDevnet, open_remote_devnet
 from .daemon import ADDR_FILE, serve_devnet
 from .ledger import DEFAULT_CHAIN_ID
@@ -104,8 +106,20 @@ def _start(args: argparse.Namespace) -> int:
                     nursery.cancel_scope.cancel()
                     break
 
+    _setup_logging()
     trio.run(run)
     return 0
+
+
+def _setup_logging() -> None:
+    """Warnings and errors to stderr, cut to a bounded size and rate limited: a flood of bad
+    requests must not turn into a flood of log lines (``channels.logs``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RateLimitFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 # --- clients -------------------------------------------------------------------------------------
