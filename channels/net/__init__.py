@@ -9,6 +9,7 @@ framing, ``rpc`` is request/response and server push over one long-lived stream.
 from __future__ import annotations
 
 from .errors import (
+    InboundLimitReached,
     InvalidAddress,
     MessageTooLarge,
     NetError,
@@ -23,9 +24,13 @@ from .errors import (
     TruncatedFrame,
 )
 from .host import Host, Stream, open_host
+from .limits import ConnectionLimits, InboundSlots
 
 __all__ = [
+    "ConnectionLimits",
     "Host",
+    "InboundLimitReached",
+    "InboundSlots",
     "InvalidAddress",
     "MessageTooLarge",
     "NetError",

@@ -23,6 +23,19 @@ class PeerUnreachable(NetError):
     """No connection to the peer could be established (dial failed or refused)."""
 
 
+class InboundLimitReached(NetError):
+    """We refused an inbound connection: one of our ``ConnectionLimits`` is full.
+
+    Raised inside ``InboundSlots`` and handled by the host (the connection is
+    closed and counted); it never reaches callers of ``Host``. ``bound`` names
+    the limit: ``"total"``, ``"per_ip"`` or ``"per_peer"``.
+    """
+
+    def __init__(self, bound: str, message: str) -> None:
+        super().__init__(message)
+        self.bound = bound
+
+
 class ProtocolNotSupported(NetError):
     """The peer does not serve the requested protocol id."""
 

@@ -11,6 +11,8 @@ Configuration (and why):
 * The auto-connector is stopped: it would silently re-dial every peer in the
   peerstore while we are below 100 connections.
 * ``addresses`` come from our listeners only (never Identify-observed ones).
+* Inbound connections go through our own admission (``limits.py``): see
+  "Inbound connections" below.
 
 py-libp2p 0.8.1 quirks handled here:
 
@@ -22,6 +24,19 @@ py-libp2p 0.8.1 quirks handled here:
   address got a listener, and probes fixed ports first because the listener
   sets SO_REUSEPORT (a second daemon on the same port would start silently).
 
+Inbound connections (``_InboundGate``): py-libp2p 0.8.1's
+``Swarm._handle_inbound_connection`` takes one of 250 ``_inbound_limiter``
+slots per accepted connection and gives it back only when its handler returns,
+but after a successful upgrade the handler waits for the *swarm* to finish. So
+a closed connection never freed its slot, and the 251st inbound connection of
+a process's life was reset (a node or devnet daemon stopped accepting anyone,
+e.g. after ~250 ``channels devnet`` CLI calls); every parked handler also kept
+its TCP socket. We replace that method on our swarm instance (the listener
+looks it up per connection): our handler admits by IP and total count before
+the Noise handshake, by peer id after it, and returns when *that* connection
+closes (by us, by the peer's FIN/RST, or by the swarm). The swarm's limiter is
+never taken any more, so it cannot leak.
+
 Streams and their own cancellation workarounds live in ``stream.py``.
 """
 
@@ -32,11 +47,12 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IMuxedConn, INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
@@ -44,7 +60,10 @@ from libp2p.exceptions import BaseLibp2pError
 from libp2p.host.basic_host import BasicHost
 from libp2p.host.exceptions import StreamFailure
 from libp2p.identity_utils import create_identity_from_seed
+from libp2p.io.abc import ReadWriteCloser
 from libp2p.network.config import RetryConfig
+from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.protocol_muxer.exceptions import ProtocolNotSupportedError
@@ -56,14 +75,16 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from ..encoding import MAX_FRAME
 from ..errors import ConfigError, RemoteProtocolError
 from .errors import (
+    InboundLimitReached,
     InvalidAddress,
     NetError,
     PeerUnreachable,
     ProtocolNotSupported,
 )
+from .limits import ConnectionLimits, InboundSlot, InboundSlots
 from .stream import Stream
 
-__all__ = ["Handler", "Host", "Stream", "open_host"]
+__all__ = ["ConnectionLimits", "Handler", "Host", "Stream", "open_host"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +95,9 @@ if not os.environ.get("LIBP2P_DEBUG"):
     logging.getLogger("libp2p").addHandler(logging.NullHandler())
 
 SHUTDOWN_TIMEOUT = 5.0
+# How often a parked inbound handler re-checks its connection, in case a close
+# event is never set (belt and braces; the events are the normal wake-up).
+CLOSE_POLL_INTERVAL = 5.0
 
 
 Handler = Callable[[Stream], Awaitable[None]]
@@ -112,6 +136,105 @@ def _alive(conn: INetConn) -> bool:
     return not conn.is_closed and not getattr(muxed, "is_closed", False)
 
 
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+async def _close_quietly(closer: _Closable) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(SHUTDOWN_TIMEOUT):
+        try:
+            await closer.close()
+        except Exception as exc:
+            logger.debug("closing an inbound connection failed: %s", exc)
+
+
+class _InboundGate:
+    """Our replacement for ``Swarm._handle_inbound_connection``: bounded, and it lets go on close."""
+
+    def __init__(self, swarm: Swarm, slots: InboundSlots) -> None:
+        self._swarm = swarm
+        self.slots = slots
+
+    def install(self) -> None:
+        for name in ("_handle_inbound_connection", "upgrade_inbound_raw_conn", "connections"):
+            if not hasattr(self._swarm, name):
+                raise NetError(f"py-libp2p's Swarm has no {name!r}; this version is not supported")
+        # An instance attribute shadows the method; the listener's callback
+        # looks ``self._handle_inbound_connection`` up for every connection.
+        self._swarm._handle_inbound_connection = self.handle  # type: ignore[method-assign]
+
+    async def handle(self, read_write_closer: ReadWriteCloser, maddr: multiaddr.Multiaddr) -> None:
+        """Serve one accepted TCP connection until it closes; trio closes the socket when we return."""
+        remote = read_write_closer.get_remote_address()
+        remote_ip = remote[0] if remote is not None else "unknown"
+        try:
+            # Checked before the handshake: a flood of connections (from one
+            # source or many) is refused for the price of an accept and a
+            # close, without making us run a Noise key exchange for each.
+            slot = self.slots.acquire(remote_ip)
+        except InboundLimitReached as exc:
+            logger.debug("refusing inbound connection from %s: %s", remote_ip, exc)
+            await _close_quietly(read_write_closer)
+            return
+        try:
+            await self._serve(read_write_closer, maddr, slot, remote_ip)
+        finally:
+            self.slots.release(slot)
+
+    async def _serve(
+        self, read_write_closer: ReadWriteCloser, maddr: multiaddr.Multiaddr, slot: InboundSlot, remote_ip: str
+    ) -> None:
+        swarm = self._swarm
+        remote_maddr = swarm._build_remote_multiaddr(read_write_closer)
+        if remote_maddr is not None and not await swarm.connection_gate.is_allowed(remote_maddr):
+            await _close_quietly(read_write_closer)  # py-libp2p's allow/deny lists, kept as they were
+            return
+        raw = RawConnection(read_write_closer, False)
+        try:
+            # Bounded by the swarm's inbound_upgrade_timeout (10 s): a dialer
+            # that stalls the handshake (slowloris) holds its slot that long only.
+            muxed = await swarm.upgrade_inbound_raw_conn(raw, maddr)
+        except Exception as exc:
+            logger.debug("inbound connection from %s failed to upgrade: %s", remote_ip, _root_cause(exc))
+            await _close_quietly(raw)
+            return
+        conn = next((c for c in swarm.connections.get(muxed.peer_id, []) if c.muxed_conn is muxed), None)
+        try:
+            self.slots.bind_peer(slot, muxed.peer_id.to_base58())
+        except InboundLimitReached as exc:
+            logger.debug("refusing inbound connection from %s: %s", remote_ip, exc)
+            await _close_quietly(conn if conn is not None else muxed)
+            return
+        await self._wait_closed(muxed, conn, raw)
+
+    @staticmethod
+    async def _wait_closed(muxed: IMuxedConn, conn: INetConn | None, raw: RawConnection) -> None:
+        """Return once this connection is closed: by us, by the peer (FIN, RST, exit) or by the swarm.
+
+        Yamux sets ``event_closed`` after closing the socket, both when the
+        peer goes away (its reader hits EOF) and when anyone calls ``close()``.
+        """
+        closed = getattr(muxed, "event_closed", None)
+        closing_since: float | None = None
+        while not getattr(muxed, "is_closed", True):
+            with trio.move_on_after(CLOSE_POLL_INTERVAL):
+                if isinstance(closed, trio.Event):
+                    await closed.wait()
+                else:
+                    await trio.sleep_forever()
+            if getattr(muxed, "is_closed", True):
+                break
+            if conn is not None and conn.is_closed:
+                # A peer that stops reading can wedge the muxer's close on its
+                # GO_AWAY write, keeping the socket (and this slot) forever;
+                # give the close SHUTDOWN_TIMEOUT, then close the socket under it.
+                now = trio.current_time()
+                closing_since = closing_since if closing_since is not None else now
+                if now - closing_since >= SHUTDOWN_TIMEOUT:
+                    await _close_quietly(raw)
+                    return
+
+
 def _parse_multiaddr(text: str) -> multiaddr.Multiaddr:
     try:
         return multiaddr.Multiaddr(text)
@@ -139,6 +262,11 @@ def _is_unsupported(exc: BaseException) -> bool:
     return False
 
 
+def _closed_during_handshake(cause: str) -> bool:
+    """Whether a failed dial means the listener hung up mid-handshake (EOF or reset), e.g. at a connection limit."""
+    return any(sign in cause for sign in ("IncompleteReadError", "ConnectionResetError", "reset by"))
+
+
 def _root_cause(exc: BaseException) -> str:
     while exc.__cause__ is not None:
         exc = exc.__cause__
@@ -148,8 +276,16 @@ def _root_cause(exc: BaseException) -> str:
 class Host:
     """A running libp2p host; obtain one with ``open_host``."""
 
-    def __init__(self, lp: BasicHost, nursery: trio.Nursery, max_frame: int, listen: list[multiaddr.Multiaddr]) -> None:
+    def __init__(
+        self,
+        lp: BasicHost,
+        nursery: trio.Nursery,
+        max_frame: int,
+        listen: list[multiaddr.Multiaddr],
+        inbound: InboundSlots | None = None,
+    ) -> None:
         self._lp = lp
+        self._inbound = inbound if inbound is not None else InboundSlots()
         self._listen = listen
         self._nursery = nursery
         self._max_frame = max_frame
@@ -215,7 +351,13 @@ class Host:
             except trio.TooSlowError:
                 raise PeerUnreachable(f"dialing {address} timed out after {timeout}s") from None
             except BaseLibp2pError as exc:
-                raise PeerUnreachable(f"cannot connect to {address}: {_root_cause(exc)}; is the peer running?") from exc
+                cause = _root_cause(exc)
+                if _closed_during_handshake(cause):
+                    raise PeerUnreachable(
+                        f"cannot connect to {address}: the peer closed the connection during the handshake "
+                        f"(it may be at its connection limit; retry later) [{cause}]"
+                    ) from exc
+                raise PeerUnreachable(f"cannot connect to {address}: {cause}; is the peer running?") from exc
         return peer
 
     async def open_stream(self, peer_id: str, protocol_id: str, *, timeout: float = 10.0) -> Stream:
@@ -267,6 +409,16 @@ class Host:
         """Peer ids with at least one open connection."""
         swarm = self._lp.get_network()
         return [p.to_base58() for p, conns in swarm.connections.items() if any(_alive(c) for c in conns)]
+
+    def connection_stats(self) -> dict[str, int]:
+        """Live connection counts, refusals so far and the inbound bounds (for metrics / getinfo).
+
+        ``inbound`` counts connections holding an inbound slot (handshaking or
+        open); ``connections`` is every open connection, both directions.
+        """
+        stats = self._inbound.snapshot()
+        stats["connections"] = len(self._lp.get_network().get_connections())
+        return stats
 
     def is_connected(self, peer_id: str) -> bool:
         """Whether at least one connection to ``peer_id`` is open."""
@@ -363,28 +515,41 @@ def _new_libp2p_host(key_pair: KeyPair, listen: list[multiaddr.Multiaddr]) -> Ba
 
 
 @asynccontextmanager
-async def open_host(*, identity_seed: bytes, listen: Sequence[str], max_frame: int = MAX_FRAME) -> AsyncIterator[Host]:
+async def open_host(
+    *,
+    identity_seed: bytes,
+    listen: Sequence[str],
+    max_frame: int = MAX_FRAME,
+    limits: ConnectionLimits | None = None,
+) -> AsyncIterator[Host]:
     """Run a libp2p host for the duration of the block.
 
     ``identity_seed`` (32 bytes) fixes the Ed25519 key, hence the peer id.
     ``listen`` are multiaddrs such as ``/ip4/127.0.0.1/tcp/0`` (port 0 picks a
-    free port; ``Host.addresses`` reports the real one). On exit every stream
+    free port; ``Host.addresses`` reports the real one). ``limits`` bounds live
+    inbound connections (default ``ConnectionLimits()``). On exit every stream
     and connection is closed and every task we started has finished.
     """
     key_pair = _key_pair(identity_seed)
     addrs = [_parse_multiaddr(a) for a in listen]
+    if limits is not None and not isinstance(limits, ConnectionLimits):
+        raise ConfigError("limits must be a ConnectionLimits")
     for addr in addrs:
         _check_port_free(addr)
     lp = _new_libp2p_host(key_pair, addrs)
     swarm = lp.get_network()
+    if not isinstance(swarm, Swarm):
+        raise NetError(f"py-libp2p gave a {type(swarm).__name__}, not a Swarm; this version is not supported")
+    inbound = InboundSlots(limits)
+    _InboundGate(swarm, inbound).install()  # before listening: no connection takes the old path
     async with lp.run(addrs):
         try:
-            await swarm.auto_connector.stop()  # type: ignore[attr-defined]
+            await swarm.auto_connector.stop()
             missing = [str(a) for a in addrs if str(a) not in swarm.listeners]
             if missing:
                 raise ConfigError(f"cannot listen on {missing} (address in use or unsupported)")
             async with trio.open_nursery() as nursery:
-                host = Host(lp, nursery, max_frame, addrs)
+                host = Host(lp, nursery, max_frame, addrs, inbound)
                 try:
                     yield host
                 finally:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -13,6 +18,7 @@ import trio
 from channels.encoding import MAX_FRAME
 from channels.errors import ConfigError, FrameTooLarge
 from channels.net import (
+    ConnectionLimits,
     Host,
     InvalidAddress,
     MessageTooLarge,
@@ -25,6 +31,7 @@ from channels.net import (
 )
 
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
+REPO = Path(__file__).resolve().parents[2]
 ECHO = "/test/echo/1"
 
 
@@ -265,3 +272,177 @@ async def test_shutdown_leaves_no_tasks_or_sockets() -> None:
     assert task_tree() == before
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) == fds
+
+
+# --- inbound connection slots (security finding: slots were never released) ---
+
+CLIENT_CHILD = """
+import sys, trio
+from channels.net import open_host
+
+async def main(address):
+    async with open_host(identity_seed=bytes.fromhex(sys.argv[2]), listen=[]) as host:
+        await host.connect(address)
+        print("connected", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.read)  # until the parent closes our stdin
+
+trio.run(main, sys.argv[1])
+"""
+
+
+async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.02)
+        return
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.mark.trio
+async def test_closed_inbound_connections_free_their_slots() -> None:
+    """Sequential cycles far past every bound: each close gives its slot back."""
+    tiny = ConnectionLimits(max_inbound_total=2, max_inbound_per_ip=2, max_inbound_per_peer=2)
+    with trio.fail_after(60):
+        async with (
+            open_host(identity_seed=seed("server"), listen=LOOPBACK, limits=tiny) as server,
+            open_host(identity_seed=seed("client"), listen=[]) as client,
+        ):
+            server.set_handler(ECHO, echo)
+            for i in range(12):
+                peer = await client.connect(server.addresses[0], timeout=5)
+                async with await client.open_stream(peer, ECHO) as stream:
+                    await stream.send(b"%d" % i)
+                    assert await stream.receive() == b"%d" % i
+                await client.disconnect(peer)
+            await wait_until(lambda: server.connection_stats()["inbound"] == 0, "the server to free every slot")
+            stats = server.connection_stats()
+            assert stats["inbound_accepted_total"] == 12 and stats["connections"] == 0
+            assert stats["inbound_refused_total"] == stats["inbound_refused_per_ip"] == 0
+            # py-libp2p's own 250-slot limiter (the one that leaked) is never taken any more.
+            swarm: Any = server._lp.get_network()
+            assert swarm._inbound_limiter.borrowed_tokens == 0
+
+
+@pytest.mark.trio
+async def test_total_and_per_ip_limits_refuse_with_a_clean_error() -> None:
+    for limits, bound in (
+        (ConnectionLimits(max_inbound_total=2, max_inbound_per_ip=2, max_inbound_per_peer=1), "total"),
+        (ConnectionLimits(max_inbound_total=3, max_inbound_per_ip=2, max_inbound_per_peer=1), "per_ip"),
+    ):
+        with trio.fail_after(30):
+            async with (
+                open_host(identity_seed=seed("server"), listen=LOOPBACK, limits=limits) as server,
+                open_host(identity_seed=seed("c1"), listen=[]) as c1,
+                open_host(identity_seed=seed("c2"), listen=[]) as c2,
+                open_host(identity_seed=seed("c3"), listen=[]) as c3,
+            ):
+                server.set_handler(ECHO, echo)
+                address = server.addresses[0]
+                await c1.connect(address)
+                await c2.connect(address)
+                with pytest.raises(PeerUnreachable, match="connection limit"):
+                    await c3.connect(address, timeout=5)  # refused at once, not a hang
+                stats = server.connection_stats()
+                assert stats["inbound"] == 2 and stats[f"inbound_refused_{bound}"] == 1
+                # the admitted ones still work
+                async with await c1.open_stream(server.peer_id, ECHO) as stream:
+                    await stream.send(b"still served")
+                    assert await stream.receive() == b"still served"
+                # one leaves: the refused dialer gets in
+                await c1.disconnect(server.peer_id)
+                await wait_until(lambda: server.connection_stats()["inbound"] == 1, "c1's slot to be freed")
+                await c3.connect(address, timeout=5)
+                async with await c3.open_stream(server.peer_id, ECHO) as stream:
+                    await stream.send(b"in")
+                    assert await stream.receive() == b"in"
+
+
+@pytest.mark.trio
+async def test_per_ip_limit_is_per_source_address() -> None:
+    """Raw TCP from 127.0.0.1 and 127.0.0.2: only the over-limit source is refused (before any handshake)."""
+    limits = ConnectionLimits(max_inbound_total=3, max_inbound_per_ip=1, max_inbound_per_peer=1)
+    with trio.fail_after(20):
+        async with open_host(identity_seed=seed("server"), listen=LOOPBACK, limits=limits) as server:
+            port = int(server.addresses[0].split("/")[4])
+
+            async def dial_from(source: str) -> trio.SocketStream:
+                sock = trio.socket.socket()
+                await sock.bind((source, 0))
+                await sock.connect(("127.0.0.1", port))
+                return trio.SocketStream(sock)
+
+            async def refused(stream: trio.SocketStream) -> bool:
+                """Whether the server closes the socket at once (it waits for a handshake otherwise)."""
+                with trio.move_on_after(1.0):
+                    try:
+                        while await stream.receive_some(4096):
+                            pass
+                    except trio.BrokenResourceError:
+                        pass
+                    return True
+                return False
+
+            first = await dial_from("127.0.0.1")
+            await wait_until(lambda: server.connection_stats()["inbound"] == 1, "the first connection")
+            second = await dial_from("127.0.0.1")
+            other = await dial_from("127.0.0.2")
+            assert await refused(second)
+            assert not await refused(other)
+            assert not await refused(first)
+            stats = server.connection_stats()
+            assert stats["inbound"] == 2 and stats["inbound_ips"] == 2 and stats["inbound_refused_per_ip"] == 1
+            for stream in (first, second, other):
+                await stream.aclose()
+            await wait_until(lambda: server.connection_stats()["inbound"] == 0, "the slots of closed sockets")
+
+
+@pytest.mark.trio
+async def test_per_peer_limit_closes_the_extra_connection() -> None:
+    limits = ConnectionLimits(max_inbound_total=4, max_inbound_per_ip=4, max_inbound_per_peer=1)
+    with trio.fail_after(20):
+        async with (
+            open_host(identity_seed=seed("server"), listen=LOOPBACK, limits=limits) as server,
+            open_host(identity_seed=seed("twin"), listen=[]) as twin1,
+            open_host(identity_seed=seed("twin"), listen=[]) as twin2,  # same key, same peer id
+        ):
+            server.set_handler(ECHO, echo)
+            await twin1.connect(server.addresses[0])
+            await twin2.connect(server.addresses[0])  # the handshake succeeds, then the server hangs up
+            await twin2.wait_disconnected(server.peer_id)
+            stats = server.connection_stats()
+            assert stats["inbound_refused_per_peer"] == 1
+            await wait_until(lambda: server.connection_stats()["inbound"] == 1, "the refused twin's slot")
+            async with await twin1.open_stream(server.peer_id, ECHO) as stream:  # the first one is untouched
+                await stream.send(b"first")
+                assert await stream.receive() == b"first"
+
+
+@pytest.mark.trio
+async def test_a_peer_process_that_dies_frees_its_slot() -> None:
+    """The slot comes back when the peer just goes away (FIN/RST on exit, or a crash), not only on our close."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    with trio.fail_after(60):
+        async with open_host(identity_seed=seed("server"), listen=LOOPBACK) as server:
+            for name in ("exit", "crash"):
+                process = await trio.lowlevel.open_process(
+                    [sys.executable, "-c", CLIENT_CHILD, server.addresses[0], seed(name).hex()],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
+                )
+                try:
+                    assert process.stdin is not None and process.stdout is not None
+                    assert (await process.stdout.receive_some(100)).startswith(b"connected")
+                    await wait_until(lambda: server.connection_stats()["inbound"] == 1, "the child's connection")
+                    if name == "exit":
+                        await process.stdin.aclose()  # the child leaves its host block and exits normally
+                    else:
+                        process.send_signal(signal.SIGKILL)  # no goodbye: the kernel closes the socket
+                    assert await process.wait() == (0 if name == "exit" else -signal.SIGKILL)
+                    await wait_until(lambda: server.connection_stats()["inbound"] == 0, f"the slot after {name}")
+                    await wait_until(lambda: server.connection_stats()["connections"] == 0, f"the swarm after {name}")
+                finally:
+                    if process.returncode is None:
+                        process.kill()
+                    with trio.move_on_after(5):
+                        await process.wait()
