@@ -163,7 +163,7 @@ async def _getinfo(node: Node, p: Params) -> dict[str, Any]:
     result: dict[str, Any] = {
         "peer_id": node.peer_id, "addresses": node.addresses, "l1_account": node.l1_address.hex(),
         "num_channels": len(node.list_channels()), "chain_id": node.chain_id, "version": __version__,
-        "data_dir": str(node.config.data_dir)}
+        "data_dir": str(node.config.data_dir), "connections": node.connection_stats()}
     try:
         result["l1_balances"] = await _l1_balances(node)
     except (ChannelsError, trio.TooSlowError) as exc:  # status must work while the L1 is away

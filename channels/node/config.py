@@ -30,6 +30,11 @@ class NodeConfig:
     funding_timeout: int = 3600  # seconds of L1 time before a channel never funded is dropped
     init_timeout: float = 10.0  # seconds an inbound stream may take to send its Init
     max_streams_per_peer: int = 4
+    # Live inbound connections (channels.net.limits): all together, per source address
+    # (IPv6: per /64) and per peer id. Closed connections free their slot at once.
+    max_inbound_total: int = 256
+    max_inbound_per_ip: int = 32
+    max_inbound_per_peer: int = 4
     tick_interval: float = 0.5  # seconds between deadline checks
     reconnect_interval: float = 0.5  # first retry delay; doubles up to 5 s
 

@@ -298,6 +298,11 @@ class Node:
                                  else f"{prefix!r} matches {len(matches)} channels; give more digits")
         return matches[0]
 
+    def connection_stats(self) -> dict[str, Any]:
+        """Live connection counts and limits from the transport (empty if it keeps none)."""
+        stats = getattr(self.transport, "connection_stats", None)
+        return dict(stats()) if stats is not None else {}
+
     def alarms(self) -> dict[str, str]:
         """Conditions an operator must act on (name -> one line); empty when healthy."""
         out: dict[str, str] = {}
@@ -625,8 +630,12 @@ async def _open_transport(config: NodeConfig, transport: Transport | None) -> As
         yield transport
         return
     from ..net.host import open_host
+    from ..net.limits import ConnectionLimits
 
     identity = load_or_create_key(config.identity_path)
-    async with open_host(identity_seed=identity.seed, listen=list(config.listen)) as host:
+    limits = ConnectionLimits(max_inbound_total=config.max_inbound_total,
+                              max_inbound_per_ip=config.max_inbound_per_ip,
+                              max_inbound_per_peer=config.max_inbound_per_peer)
+    async with open_host(identity_seed=identity.seed, listen=list(config.listen), limits=limits) as host:
         yield host
 

@@ -23,6 +23,7 @@ import trio
 
 from channels.errors import UnknownChannel
 from channels.rpc import MAX_REQUEST, NodeAlreadyRunning, NodeNotRunning, RpcFailed, call, serve_rpc
+from tests.node.test_rpc_hardening import FakeNode
 from tests.procs import CLI, ENV, LOOPBACK, REPO, wait_for_file
 
 CALL_TIMEOUT = 60.0
@@ -110,6 +111,8 @@ def test_two_nodes_through_the_cli(network: Network) -> None:
         assert info["num_channels"] == 0 and info["addresses"][0].endswith("/p2p/" + info["peer_id"])
     assert (funded_a["to"], funded_b["to"]) == (info_a["l1_account"], info_b["l1_account"])
     assert connected == {"peer_id": info_b["peer_id"]} and b_address in info_b["addresses"]
+    stats = cli("--data-dir", b, "getinfo")["connections"]  # a dialled b: one live inbound slot
+    assert (stats["inbound"], stats["max_inbound_total"], stats["max_inbound_per_ip"]) == (1, 256, 32)
     assert (network.dirs["a"] / "rpc.sock").stat().st_mode & 0o777 == 0o600
 
     opened = cli("--data-dir", a, "open", info_b["peer_id"], "600", "--challenge-duration", "120")
@@ -164,21 +167,8 @@ def test_two_nodes_through_the_cli(network: Network) -> None:
 # --- the control socket's protocol, against a stub node ------------------------------------------
 
 
-class StubNode:
-    """Just enough of ``Node`` for the RPC layer; ``connect`` fails unexpectedly on purpose."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.stopped = trio.Event()
-        self.peer_id, self.addresses, self.chain_id = "stub", ["/ip4/127.0.0.1/tcp/1/p2p/stub"], 1337
-        self.l1_address = b"\x01" * 32
-        self.config = attrs.make_class("Config", ["data_dir"])(data_dir)
-        self.ledger = self
-
-    async def balances(self, account: bytes) -> dict[str, int]:
-        return {"native": 7}
-
-    def list_channels(self) -> list[Any]:
-        return []
+class StubNode(FakeNode):
+    """``FakeNode`` whose ``connect`` fails unexpectedly on purpose."""
 
     def find_channel(self, prefix: str) -> bytes:
         raise UnknownChannel(f"no channel matches {prefix!r}")
@@ -233,7 +223,7 @@ async def test_rpc_protocol_edges(tmp_path: Path) -> None:
             (too_big,) = await _exchange(path, b"x" * (MAX_REQUEST + 2), 1)
             assert too_big["error"]["code"] == -32600
 
-            assert (await call(path, "getinfo"))["peer_id"] == "stub"  # still serving
+            assert (await call(path, "getinfo"))["peer_id"] == "fake"  # still serving
             with pytest.raises(RpcFailed, match="no channel matches 'zz'") as failed:
                 await call(path, "close", {"channel_id": "zz"})
             assert failed.value.type == "UnknownChannel"

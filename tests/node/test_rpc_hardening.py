@@ -50,6 +50,9 @@ class FakeNode:
     def list_channels(self) -> list[Any]:
         return []
 
+    def connection_stats(self) -> dict[str, int]:
+        return {}
+
 
 def strict_loads(line: bytes) -> Any:
     """RFC 8259 JSON only: NaN and Infinity are errors here."""
