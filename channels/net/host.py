@@ -65,7 +65,7 @@ from libp2p.network.config import RetryConfig
 from libp2p.network.connection.raw_connection import RawConnection
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.protocol_muxer.exceptions import ProtocolNotSupportedError
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -95,6 +95,7 @@ if not os.environ.get("LIBP2P_DEBUG"):
     logging.getLogger("libp2p").addHandler(logging.NullHandler())
 
 SHUTDOWN_TIMEOUT = 5.0
+MAX_KNOWN_ADDRESSES = 4096  # peers we remember a dial address for (``open_stream`` re-dials them)
 # How often a parked inbound handler re-checks its connection, in case a close
 # event is never set (belt and braces; the events are the normal wake-up).
 CLOSE_POLL_INTERVAL = 5.0
@@ -336,29 +337,41 @@ class Host:
         peer = info.peer_id.to_base58()
         if peer == self.peer_id:
             raise InvalidAddress(f"{address!r} is this host's own address")
-        self._known_addrs[peer] = address
-        async with self._dial_locks.setdefault(peer, trio.Lock()):
-            if self.is_connected(peer):
-                return peer
-            try:
-                with trio.fail_after(timeout):
-                    # Swarm.dial_addr, not BasicHost.connect: the latter waits out a
-                    # 250 ms "happy eyeballs" delay even after a successful dial.
-                    conn = await self._lp.get_network().dial_addr(maddr, info.peer_id)
-                    started = getattr(conn, "event_started", None)
-                    if started is not None:
-                        await started.wait()
-            except trio.TooSlowError:
-                raise PeerUnreachable(f"dialing {address} timed out after {timeout}s") from None
-            except BaseLibp2pError as exc:
-                cause = _root_cause(exc)
-                if _closed_during_handshake(cause):
-                    raise PeerUnreachable(
-                        f"cannot connect to {address}: the peer closed the connection during the handshake "
-                        f"(it may be at its connection limit; retry later) [{cause}]"
-                    ) from exc
-                raise PeerUnreachable(f"cannot connect to {address}: {cause}; is the peer running?") from exc
+        self._known_addrs.pop(peer, None)
+        self._known_addrs[peer] = address  # newest last; the oldest goes first past the bound
+        if len(self._known_addrs) > MAX_KNOWN_ADDRESSES:
+            del self._known_addrs[next(iter(self._known_addrs))]
+        lock = self._dial_locks.setdefault(peer, trio.Lock())
+        try:
+            async with lock:
+                if self.is_connected(peer):
+                    return peer
+                await self._dial(maddr, info, address, timeout)
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._dial_locks.pop(peer, None)  # keyed by peer ids, which are free: keep none idle
         return peer
+
+    async def _dial(self, maddr: multiaddr.Multiaddr, info: PeerInfo, address: str, timeout: float) -> None:
+        """One dial, its failures as typed errors (the caller holds the per-peer dial lock)."""
+        try:
+            with trio.fail_after(timeout):
+                # Swarm.dial_addr, not BasicHost.connect: the latter waits out a
+                # 250 ms "happy eyeballs" delay even after a successful dial.
+                conn = await self._lp.get_network().dial_addr(maddr, info.peer_id)
+                started = getattr(conn, "event_started", None)
+                if started is not None:
+                    await started.wait()
+        except trio.TooSlowError:
+            raise PeerUnreachable(f"dialing {address} timed out after {timeout}s") from None
+        except BaseLibp2pError as exc:
+            cause = _root_cause(exc)
+            if _closed_during_handshake(cause):
+                raise PeerUnreachable(
+                    f"cannot connect to {address}: the peer closed the connection during the handshake "
+                    f"(it may be at its connection limit; retry later) [{cause}]"
+                ) from exc
+            raise PeerUnreachable(f"cannot connect to {address}: {cause}; is the peer running?") from exc
 
     async def open_stream(self, peer_id: str, protocol_id: str, *, timeout: float = 10.0) -> Stream:
         """Open a stream speaking ``protocol_id``.

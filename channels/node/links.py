@@ -16,6 +16,8 @@ from ..wire import PROTOCOL_CHANNEL
 
 log = logging.getLogger("channels.node.links")
 
+MAX_QUEUED_FRAMES = 4096  # frames waiting for a slow peer; beyond it the link is dropped and rebuilt
+
 
 class Stream(Protocol):
     remote_peer_id: str
@@ -68,6 +70,7 @@ class PeerLink:
         self._send, self._recv = trio.open_memory_channel[bytes](math.inf)
         self.up = False
         self._kick = trio.Event()
+        self._scope: trio.CancelScope | None = None  # the current connection's, while up
 
     def send(self, frame: bytes) -> None:
         """Queue a frame; while the link is down it is dropped instead.
@@ -75,8 +78,19 @@ class PeerLink:
         Everything that matters is rebuilt from the stored channel state when the link
         comes back (reestablish, resend of proposals and accepts), so an offline peer
         cannot make this queue grow without bound."""
-        if self.up:
-            self._send.send_nowait(frame)
+        if not self.up:
+            return
+        if self._send.statistics().current_buffer_used >= MAX_QUEUED_FRAMES:
+            # A peer that stops reading would make this queue grow without bound. Drop
+            # the connection's stream instead: the reestablish after it rebuilds every
+            # frame that matters from the stored channels.
+            log.warning("peer %s is not reading; %d frames queued, resetting the link", self.peer_id,
+                        MAX_QUEUED_FRAMES)
+            self.up = False
+            if self._scope is not None:
+                self._scope.cancel()
+            return
+        self._send.send_nowait(frame)
 
     def kick(self) -> None:
         """Retry connecting now (the peer just showed up)."""
@@ -112,6 +126,7 @@ class PeerLink:
                 self.up = True
                 await self._on_up(self.peer_id)
                 async with trio.open_nursery() as nursery:
+                    self._scope = nursery.cancel_scope
                     nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
                     nursery.start_soon(self._watch_stream, stream, nursery.cancel_scope)
                     async for frame in self._recv:
@@ -120,6 +135,7 @@ class PeerLink:
                 log.info("link to %s broke: %s", self.peer_id, group.exceptions[0])
             finally:
                 self.up = False
+                self._scope = None
                 with trio.CancelScope(shield=True):
                     with trio.move_on_after(1):
                         try:

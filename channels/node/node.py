@@ -51,6 +51,8 @@ from .links import PeerLink, Transport
 log = logging.getLogger("channels.node")
 
 MAX_BATCH_ITEMS = 1024
+MAX_QUEUED_INPUTS = 4096  # inputs waiting for the engine; senders wait beyond it
+MAX_QUEUED_SUBMITS = 1024  # L1 transactions waiting to be sent; beyond it new ones are dropped (ticks resend)
 
 
 class PeerNotConnected(LocalProtocolError):
@@ -122,8 +124,10 @@ class Node:
                                         funding_timeout=config.funding_timeout))
         self.block_time = 1.0  # seconds per L1 block; read from the ledger by ``open``
         self._nursery = nursery
-        self._inputs, self._input_recv = trio.open_memory_channel[Item](math.inf)
-        self._submits, self._submit_recv = trio.open_memory_channel[tuple[Channel, fx.Effect]](math.inf)
+        # Bounded: peers' readers wait when the engine falls behind (back-pressure), instead
+        # of a flood of frames piling up in memory.
+        self._inputs, self._input_recv = trio.open_memory_channel[Item](MAX_QUEUED_INPUTS)
+        self._submits, self._submit_recv = trio.open_memory_channel[tuple[Channel, fx.Effect]](MAX_QUEUED_SUBMITS)
         self._links: dict[str, PeerLink] = {}
         self._peers: dict[str, PeerInfo] = {
             p: PeerInfo(addr, addrs) for p, (addr, addrs) in store.peers().items()}
@@ -240,7 +244,11 @@ class Node:
         try:
             return Version(await waiter.wait())
         except trio.Cancelled:
-            self._inputs.send_nowait(CoreItem(channel_id=channel_id, input=ins.ActionCancelPay(payment_id=payment_id)))
+            cancel = CoreItem(channel_id=channel_id, input=ins.ActionCancelPay(payment_id=payment_id))
+            try:
+                self._inputs.send_nowait(cancel)
+            except trio.WouldBlock:
+                self._nursery.start_soon(self._inputs.send, cancel)
             raise
         finally:
             self.engine.payment_waiters.pop(payment_id, None)
@@ -439,6 +447,8 @@ class Node:
             log.debug("inbound stream from %s ended: %s", peer, exc)
         finally:
             self._inbound[peer] -= 1
+            if not self._inbound[peer]:
+                del self._inbound[peer]  # keyed by peer ids, which are free: never keep zeros
 
     def _peer_row(self, peer: str) -> tuple[bytes, list[str]] | None:
         info = self._peers.get(peer)
@@ -523,7 +533,12 @@ class Node:
             for peer, frame in out.sends:
                 self._link(peer).send(frame)
             for submit in out.submits:
-                self._submits.send_nowait(submit)
+                try:
+                    self._submits.send_nowait(submit)
+                except trio.WouldBlock:
+                    # The L1 is slow or away: every submission is resent by the core's ticks
+                    # until the L1 shows it, so dropping one here loses nothing.
+                    log.debug("L1 submission queue full; %s dropped", type(submit[1]).__name__)
             for waiter, value, error in out.wakeups:
                 waiter.set(value, error)
             for peer, reject in out.rejects:

@@ -57,3 +57,72 @@ async def test_a_reset_outbound_stream_is_noticed_without_waiting_for_the_connec
         with trio.fail_after(10):
             await a.pay(cid, 10)
         assert b.channel(cid).allocation.balances[0] == (990, 10)
+
+
+class _StuckStream:
+    """A peer that takes the Init, then never reads again: every later send blocks."""
+
+    remote_peer_id = "slow"
+
+    def __init__(self) -> None:
+        self.reset_called = trio.Event()
+        self.sent = 0
+
+    async def send(self, data: bytes) -> None:
+        self.sent += 1
+        if self.sent > 1:
+            await trio.sleep_forever()
+
+    async def receive(self) -> bytes:
+        await trio.sleep_forever()
+        raise AssertionError
+
+    async def close(self) -> None:
+        self.reset_called.set()
+
+    async def reset(self) -> None:
+        self.reset_called.set()
+
+
+class _StuckTransport:
+    peer_id, addresses = "me", ["/memory/me"]
+
+    def __init__(self) -> None:
+        self.streams: list[_StuckStream] = []
+
+    def set_handler(self, protocol_id: str, handler: Any) -> None: ...
+
+    async def connect(self, address: str) -> str:
+        return "slow"
+
+    async def open_stream(self, peer_id: str, protocol_id: str) -> _StuckStream:
+        self.streams.append(_StuckStream())
+        return self.streams[-1]
+
+    def is_connected(self, peer_id: str) -> bool:
+        return True
+
+    async def disconnect(self, peer_id: str) -> None: ...
+
+    async def wait_disconnected(self, peer_id: str) -> None:
+        await trio.sleep_forever()
+
+
+async def test_frames_for_a_peer_that_never_reads_are_bounded() -> None:
+    from channels.node.links import MAX_QUEUED_FRAMES, PeerLink
+
+    transport = _StuckTransport()
+
+    async def on_up(peer: str) -> None: ...
+
+    link = PeerLink("slow", transport, lambda: b"init", on_up, 0.01, persistent=lambda: False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(link.run)
+        await wait_until(lambda: link.up)
+        for _ in range(MAX_QUEUED_FRAMES + 2):  # the first frame's send is stuck: the rest queue
+            link.send(b"frame")
+        assert not link.up, "the link gave up on the peer instead of queueing forever"
+        with trio.fail_after(5):
+            await transport.streams[0].reset_called.wait()
+        assert link._send.statistics().current_buffer_used <= MAX_QUEUED_FRAMES
+        nursery.cancel_scope.cancel()
