@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import trio
@@ -62,7 +63,7 @@ class Proc:
         return self.proc.returncode
 
 
-def write_settings(data_dir: Path, settings: dict[str, object]) -> None:
+def write_settings(data_dir: Path, settings: Mapping[str, object]) -> None:
     """Write ``DIR/config.toml`` (flat keys; numbers, booleans and strings)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, str) else v}"
@@ -75,7 +76,7 @@ SHORT_WINDOWS = {"min_challenge_duration": 1, "min_challenge_blocks": 1}
 
 
 class NodeProc(Proc):
-    def __init__(self, data_dir: Path, devnet: str, settings: dict[str, object] | None = None) -> None:
+    def __init__(self, data_dir: Path, devnet: str, settings: Mapping[str, object] | None = None) -> None:
         if settings:
             write_settings(data_dir, settings)
         super().__init__(["node", "start", "--data-dir", str(data_dir), "--listen", LOOPBACK, "--devnet", devnet,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ async def devnet(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
 
 @asynccontextmanager
 async def node_procs(tmp_path: Path, devnet_addr: str, *names: str,
-                     settings: dict[str, object] | None = None) -> AsyncIterator[dict[str, NodeProc]]:
+                     settings: Mapping[str, object] | None = None) -> AsyncIterator[dict[str, NodeProc]]:
     procs = {n: NodeProc(tmp_path / n, devnet_addr, settings) for n in names}
     try:
         async with trio.open_nursery() as nursery:
@@ -164,7 +164,8 @@ async def test_kill9_payer_during_payment_stream(tmp_path: Path) -> None:
                 await payer.call("pay-direct", channel_id=cid.hex(), amount=1)
                 acknowledged += 1
                 while True:
-                    row: Any = (await payer.call("list-channels"))["channels"][0]
+                    listed: Any = await payer.call("list-channels")
+                    row = listed["channels"][0]
                     ch = payee.channel(cid)
                     if row["version"] == ch.version and ch.pending is None:
                         break
@@ -211,8 +212,8 @@ async def test_stale_state_adversary_is_refuted(tmp_path: Path) -> None:
                 await trio.sleep(0.1)
             assert await ledger.balance(cheat_key.address) - before_cheat == 100
             assert await l1(ledger, info["l1_account"]) - before_honest == 900
-            row: Any = (await honest.call("list-channels"))["channels"][0]
-            assert row["state"] == "settled"
+            listed: Any = await honest.call("list-channels")
+            assert listed["channels"][0]["state"] == "settled"
 
 
 pytestmark = pytest.mark.filterwarnings("ignore")

@@ -1,8 +1,7 @@
-"""Public helpers for testing code built on channels.
+"""``CorePair``: two channel cores in one process, their effects relayed by hand.
 
-``CorePair`` runs two channel cores in one process and relays their effects by
-hand, through the real wire encoding. It is the harness of the core's own tests,
-the in-process demo and the core benchmark, and it is small enough to read.
+The frames go through the real wire encoding. It is the harness of the core's own
+tests, the in-process demo and the core benchmark, and it is small enough to read.
 """
 
 from __future__ import annotations
@@ -14,17 +13,17 @@ from typing import Any
 
 import attrs
 
-from .chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
-from .core import effects as fx
-from .core import inputs as ins
-from .core.channel import Channel, Env, accept_channel, propose_channel, transition
-from .core.ids import NATIVE, AssetId, PaymentId
-from .core.messages import (
+from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
+from ..core import effects as fx
+from ..core import inputs as ins
+from ..core.channel import Channel, Env, accept_channel, propose_channel, transition
+from ..core.ids import NATIVE, AssetId, PaymentId
+from ..core.messages import (
     ChannelProposal,
 )
-from .core.state import Allocation, ChannelParams
-from .crypto import sha256
-from .wire import decode_message, encode_message
+from ..core.state import Allocation, ChannelParams
+from ..crypto import sha256
+from ..wire import decode_message, encode_message
 
 
 def receive_input(message: Any) -> ins.Input:
