@@ -448,7 +448,8 @@ def _on_accept(ch: Channel, inp: ins.ReceiveAccept, now: int, env: Env) -> Step:
 def _on_decline(ch: Channel, inp: ins.ReceiveDecline, now: int, env: Env) -> Step:
     if ch.phase is not Phase.PROPOSED:
         return ch, [fx.Reject(reason="decline for a channel past its proposal", action=fx.RejectAction.IGNORE)]
-    return attrs.evolve(ch, phase=Phase.SETTLED), [fx.NotifyClosed(channel_id=ch.channel_id, version=ch.version)]
+    return attrs.evolve(ch, phase=Phase.SETTLED), [fx.NotifyClosed(
+        channel_id=ch.channel_id, version=ch.version, reason=f"the peer declined: {inp.message.reason}")]
 
 
 def _countersign(ch: Channel, state: State, proposer_sig: bytes, env: Env) -> tuple[Channel, Countersign]:
@@ -730,8 +731,8 @@ def _expire_funding(ch: Channel, now: int) -> Step:
     if ch.phase is Phase.FUNDING and (ours or any(ch.deposited)):
         return attrs.evolve(ch, phase=Phase.DISPUTED, submitted_at=now), [
             *failed, fx.SubmitRegister(signed=ch.latest)]
-    return attrs.evolve(ch, phase=Phase.SETTLED), [*failed, fx.NotifyClosed(channel_id=ch.channel_id,
-                                                                             version=ch.version)]
+    return attrs.evolve(ch, phase=Phase.SETTLED), [*failed, fx.NotifyClosed(
+        channel_id=ch.channel_id, version=ch.version, reason="the channel was never funded")]
 
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {

@@ -83,10 +83,12 @@ class NotifyDisputed:
 
 @attrs.frozen(kw_only=True)
 class NotifyClosed:
-    """The channel is settled on the L1: funds are in the participants' accounts."""
+    """The channel is settled on the L1: funds are in the participants' accounts
+    (or it never opened: declined by the peer, or never funded; ``reason`` says so)."""
 
     channel_id: ChannelId
     version: Version
+    reason: str = ""
 
 
 class RejectAction(enum.Enum):

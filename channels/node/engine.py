@@ -118,6 +118,10 @@ class PaymentFailed(ChannelsError):
     """The payment did not go through; the channel balance is unchanged by it."""
 
 
+class ChannelNotOpened(ChannelsError):
+    """The channel ended before it opened: the peer declined it, or it was never funded."""
+
+
 class Engine:
     def __init__(self, store: Store, env: Env) -> None:
         self.store = store
@@ -390,6 +394,11 @@ class Engine:
             for waiter in self.open_waiters.get(cid, []) + staged_open.pop(cid, []):
                 out.wakeups.append((waiter, cid, None))
             out.opened.append(cid)
+            out.notices.append((cid, e))
+        elif isinstance(e, fx.NotifyClosed) and e.reason:
+            for waiter in self.open_waiters.get(cid, []) + staged_open.pop(cid, []):
+                out.wakeups.append((waiter, None, ChannelNotOpened(e.reason)))
+            out.opened.append(cid)  # no longer waiting
             out.notices.append((cid, e))
         elif isinstance(e, fx.Reject):
             out.rejects.append((peer, e))
