@@ -5,10 +5,11 @@ performs I/O: it returns ``Send``/``Submit*``/``Notify*``/``Reject`` effects for
 the shell. Invalid peer input yields ``Reject`` and the unchanged channel; local
 misuse raises ``LocalProtocolError`` at once (h11 style).
 
-Updates: the proposer signs ``latest + payments`` at a new version and sends the
-signature; the receiver recomputes that state itself, checks the rules, and
-countersigns. Many local payments queued while an update is in flight go into the
-next update together (batching), which is how throughput goes beyond lock-step.
+Updates: the proposer signs ``latest + operations`` (payments, hash-time locks, app
+moves; ``channels.core.ops``) at a new version and sends the signature; the receiver
+recomputes that state itself, checks the rules, and countersigns. Many local
+operations queued while an update is in flight go into the next update together
+(batching), which is how throughput goes beyond lock-step.
 
 Concurrent proposals ("collisions") are settled without ever signing two states
 at one version: both sides have signed *their own* state at version v, so neither
@@ -30,27 +31,27 @@ from ..chain.base import Signer, StateScheme
 from ..errors import InsufficientFunds, InvalidTransition, LocalProtocolError, QueueFull, RemoteProtocolError
 from . import effects as fx
 from . import inputs as ins
-from .app import get_app
+from .app import DEFAULT_APPS, AppRegistry, check_common
 from .ids import MAX_U64, AssetId, ChannelId, Version
 from .messages import (
     ChannelAccept,
     ChannelProposal,
     CloseProposal,
     Countersign,
-    Payment,
     Reestablish,
     UpdateProposal,
     UpdateReject,
 )
-from .state import Allocation, ChannelParams, SignedState, State
+from .ops import AddLock, FailLock, FulfillLock, Operation, Payment, apply_operation
+from .state import Allocation, ChannelParams, Lock, SignedState, State
 
-MAX_BATCH = 256  # payments per update: at most ~180 bytes each, so a frame stays under the 64 KiB cap
+MAX_BATCH = 256  # operations per update: a payment is ~180 bytes, so a frame stays under the 64 KiB cap
 MAX_PAYMENT_ID = 32  # bytes; the wire refuses longer ids
 MAX_VERSION_GAP = 16  # a proposal may skip at most this many versions (version-exhaustion DoS)
 RESUBMIT_AFTER = 10  # seconds of L1 time before an unconfirmed L1 transaction is sent again
 # Record bounds (proto/02 section 11): every collection in a channel record is bounded, so a
 # record always fits the reader's limits and a peer cannot make it grow with its answers.
-MAX_QUEUE = 512  # local payments waiting for the next update (the record reader takes 512 per list)
+MAX_QUEUE = 512  # local operations waiting for the next update (the record reader takes 512 per list)
 MAX_ABANDONED = 64  # our signed proposals the peer left unanswered (each may still be registered)
 MAX_RETRIES = 8  # retry-rejects in a row before we stop re-proposing (retry loop)
 
@@ -78,6 +79,7 @@ class Env:
     # Seconds of L1 time a channel may stay proposed or funding before it is dropped
     # (None: never). Stops zombie channels that a free identity opens and never funds.
     funding_timeout: int | None = None
+    apps: AppRegistry = DEFAULT_APPS  # the rules of every app this node plays (the L1 holds the same)
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +88,7 @@ class Pending:
 
     kind: PendingKind
     signed: SignedState
-    payments: tuple[Payment, ...]
+    operations: tuple[Operation, ...]
     message: UpdateProposal | CloseProposal
 
     @property
@@ -105,7 +107,7 @@ class Channel:
     latest: SignedState  # newest state signed by all (version 0 half-signed while PROPOSED)
     latest_proposer: int
     pending: Pending | None = None
-    queue: tuple[Payment, ...] = ()
+    queue: tuple[Operation, ...] = ()
     highest_signed: int = -1  # highest version this node ever signed (never sign it twice)
     highest_signed_digest: bytes = b""
     yielded: bool = False  # lost a collision: wait for the leader's update
@@ -116,8 +118,8 @@ class Channel:
     registered_version: int | None = None  # version the L1 holds in the dispute
     final_signed: bool = False  # we signed a final state: never sign a non-final one again
     # Our signed proposals that were dropped unanswered, above ``latest``: the peer may
-    # still hold them countersigned and register one, which makes them paid after all.
-    abandoned: tuple[tuple[int, tuple[Payment, ...]], ...] = ()
+    # still hold them countersigned and register one, which makes them done after all.
+    abandoned: tuple[tuple[int, tuple[Operation, ...]], ...] = ()
     concluded: bool = False
     submitted_at: int | None = None  # L1 time of the last conclude/withdraw submission
     retries: int = 0  # retry-rejects in a row since the peer last countersigned anything
@@ -135,10 +137,15 @@ class Channel:
     def allocation(self) -> Allocation:
         return self.latest.state.allocation
 
+    @property
+    def in_flight(self) -> tuple[Operation, ...]:
+        """Our operations not yet countersigned: the pending proposal's, then the queue."""
+        return (self.pending.operations if self.pending else ()) + self.queue
+
     def spendable(self, asset: AssetId) -> int:
         """What a new payment may still take: balance minus everything in flight."""
-        in_flight = list(self.queue) + (list(self.pending.payments) if self.pending else [])
-        return self.allocation.balance(asset, self.me) - sum(p.amount for p in in_flight if p.asset == asset)
+        return self.allocation.balance(asset, self.me) - sum(
+            op.amount for op in self.in_flight if isinstance(op, (Payment, AddLock)) and op.asset == asset)
 
 
 Step = tuple[Channel, list[fx.Effect]]
@@ -147,25 +154,58 @@ Step = tuple[Channel, list[fx.Effect]]
 # ---------------------------------------------------------------- helpers
 
 
-def apply_payments(state: State, payments: Sequence[Payment], *, payer: int, payee: int, version: int) -> State:
-    """The state after ``payer`` pays ``payee`` every payment; raises ``InvalidTransition``."""
-    if not payments:
-        raise InvalidTransition("an update carries at least one payment")
-    if len(payments) > MAX_BATCH:
-        raise InvalidTransition(f"more than {MAX_BATCH} payments in one update")
-    if len({p.payment_id for p in payments}) != len(payments):
-        raise InvalidTransition("duplicate payment id in one update")
-    alloc = state.allocation
-    for p in payments:
-        if p.asset not in alloc.assets:
-            raise InvalidTransition(f"asset {p.asset!r} is not in this channel")
-        if not 0 < p.amount <= MAX_U64:
-            raise InvalidTransition("payment amounts are positive")
-        if alloc.balance(p.asset, payer) < p.amount:
-            # Overdraft: a payer may not spend more than it holds in the channel.
-            raise InvalidTransition("payment exceeds the payer's balance")
-        alloc = alloc.with_transfer(p.asset, p.amount, payer, payee)
-    return attrs.evolve(state, version=Version(version), allocation=alloc)
+def apply_operations(state: State, ops: Sequence[Operation], *, params: ChannelParams, proposer: int,
+                     version: int, now: int, env: Env) -> State:
+    """The state after ``proposer`` applies every operation in order, at ``version``.
+
+    Raises ``InvalidTransition`` naming the rule broken. The app turns moves into
+    states and bounds its data; the core's own rules cover payments and locks."""
+    if not ops:
+        raise InvalidTransition("an update carries at least one operation")
+    if len(ops) > MAX_BATCH:
+        raise InvalidTransition(f"more than {MAX_BATCH} operations in one update")
+    if len({op.key for op in ops}) != len(ops):
+        raise InvalidTransition("an operation is listed twice in one update")
+    app = env.apps.get(params.app_id)
+
+    def move(current: State, payload: bytes, mover: int) -> State:
+        return app.apply_move(params, current, payload, mover)
+
+    nxt = state
+    for op in ops:
+        nxt = apply_operation(nxt, op, proposer=proposer, now=now, move=move)
+    nxt = attrs.evolve(nxt, version=Version(version))
+    # Money printing: whatever the operations did, totals per asset are conserved.
+    check_common(params, state, attrs.evolve(nxt, version=Version(state.version + 1)))
+    if len(nxt.app_data) > app.max_app_data and nxt.app_data != state.app_data:
+        raise InvalidTransition(f"app data above the {app.max_app_data} bytes of {params.app_id!r}")
+    return nxt
+
+
+def _done(op: Operation, version: int) -> fx.Effect:
+    """Our operation is in a state signed by both."""
+    if isinstance(op, Payment):
+        return fx.NotifyPaymentSent(payment_id=op.payment_id, asset=op.asset, amount=op.amount,
+                                    version=Version(version))
+    return fx.NotifyOpDone(key=op.key, operation=op, version=Version(version))
+
+
+def _failed(op: Operation, reason: str) -> fx.Effect:
+    if isinstance(op, Payment):
+        return fx.NotifyPaymentFailed(payment_id=op.payment_id, reason=reason)
+    return fx.NotifyOpFailed(key=op.key, operation=op, reason=reason)
+
+
+def _received(op: Operation, locks: dict[bytes, Lock], version: int, mover: int) -> fx.Effect:
+    """The peer's operation, now in a state we countersigned (``locks``: every lock it may name)."""
+    v = Version(version)
+    if isinstance(op, Payment):
+        return fx.NotifyPaymentReceived(payment_id=op.payment_id, asset=op.asset, amount=op.amount, version=v)
+    if isinstance(op, AddLock):
+        return fx.NotifyLockAdded(operation=op, version=v)
+    if isinstance(op, (FulfillLock, FailLock)):
+        return fx.NotifyLockSettled(operation=op, lock=locks[op.lock_id], version=v)
+    return fx.NotifyMoved(operation=op, mover=mover, version=v)
 
 
 def _sign(ch: Channel, state: State, env: Env) -> tuple[Channel, bytes]:
@@ -208,13 +248,13 @@ def _next_version(ch: Channel) -> int:
 
 
 def _abandon_pending(ch: Channel) -> Channel:
-    """Drop our unanswered proposal; its payments go back to the front of the queue."""
+    """Drop our unanswered proposal; its operations go back to the front of the queue."""
     if ch.pending is None:
         return ch
     abandoned = ch.abandoned
-    if ch.pending.payments:
-        abandoned = (*abandoned, (ch.pending.version, ch.pending.payments))
-    return attrs.evolve(ch, pending=None, queue=ch.pending.payments + ch.queue, abandoned=abandoned)
+    if ch.pending.operations:
+        abandoned = (*abandoned, (ch.pending.version, ch.pending.operations))
+    return attrs.evolve(ch, pending=None, queue=ch.pending.operations + ch.queue, abandoned=abandoned)
 
 
 def _prune_abandoned(ch: Channel) -> Channel:
@@ -224,8 +264,7 @@ def _prune_abandoned(ch: Channel) -> Channel:
 
 
 def _fail_in_flight(ch: Channel, reason: str) -> Step:
-    in_flight = (ch.pending.payments if ch.pending else ()) + ch.queue
-    out: list[fx.Effect] = [fx.NotifyPaymentFailed(payment_id=p.payment_id, reason=reason) for p in in_flight]
+    out = [_failed(op, reason) for op in ch.in_flight]
     return attrs.evolve(ch, pending=None, queue=()), out
 
 
@@ -245,7 +284,7 @@ def _deposits(ch: Channel) -> list[fx.Effect]:
             for asset, row, done in zip(alloc.assets, alloc.balances, seen, strict=True) if row[ch.me] > done]
 
 
-def _maybe_propose(ch: Channel, env: Env) -> Step:
+def _maybe_propose(ch: Channel, env: Env, now: int) -> Step:
     """Start the next update if nothing is in flight: queued payments first, then a close."""
     if ch.phase is not Phase.OPEN or ch.pending is not None or ch.yielded:
         return ch, []
@@ -254,12 +293,14 @@ def _maybe_propose(ch: Channel, env: Env) -> Step:
         # Every abandoned proposal is kept until a newer state is signed by both (it may
         # still be registered); a peer that never countersigns must not make that list grow.
         return _fail_in_flight(ch, "the peer left too many of our signed updates unanswered; close the channel")
+    dropped: list[fx.Effect] = []
     if ch.queue:
-        batch, rest = ch.queue[:MAX_BATCH], ch.queue[MAX_BATCH:]
-        state = apply_payments(ch.latest.state, batch, payer=ch.me, payee=ch.peer, version=version)
+        state, batch, rest, dropped = _build_batch(ch, version, now, env)
+        if not batch:
+            return attrs.evolve(ch, queue=rest), dropped
         ch, sig = _sign(ch, state, env)
         msg: UpdateProposal | CloseProposal = UpdateProposal(
-            channel_id=ch.channel_id, version=Version(version), payments=batch, signature=sig)
+            channel_id=ch.channel_id, version=Version(version), operations=batch, signature=sig)
         kind = PendingKind.UPDATE
     elif ch.closing_requested:
         state = attrs.evolve(ch.latest.state, version=Version(version), is_final=True)
@@ -270,8 +311,37 @@ def _maybe_propose(ch: Channel, env: Env) -> Step:
     else:
         return ch, []
     signed = SignedState(state=state, signatures=_one_signature(ch, sig))
-    pending = Pending(kind=kind, signed=signed, payments=batch, message=msg)
-    return attrs.evolve(ch, pending=pending, queue=rest), [fx.Send(message=msg)]
+    pending = Pending(kind=kind, signed=signed, operations=batch, message=msg)
+    return attrs.evolve(ch, pending=pending, queue=rest), [*dropped, fx.Send(message=msg)]
+
+
+def _build_batch(ch: Channel, version: int, now: int,
+                 env: Env) -> tuple[State, tuple[Operation, ...], tuple[Operation, ...], list[fx.Effect]]:
+    """The next update from the queue: ``(state, batch, rest, failures)``.
+
+    Operations are checked one by one against the state so far: one that no longer
+    applies (the peer settled that lock meanwhile, the lock expired) fails alone
+    instead of jamming the queue."""
+    app = env.apps.get(ch.params.app_id)
+
+    def move(current: State, payload: bytes, mover: int) -> State:
+        return app.apply_move(ch.params, current, payload, mover)
+
+    state = ch.latest.state
+    batch: list[Operation] = []
+    failures: list[fx.Effect] = []
+    taken = 0
+    for op in ch.queue:
+        if len(batch) == MAX_BATCH:
+            break
+        taken += 1
+        try:
+            state = apply_operation(state, op, proposer=ch.me, now=now, move=move)
+        except InvalidTransition as exc:
+            failures.append(_failed(op, str(exc)))
+            continue
+        batch.append(op)
+    return attrs.evolve(state, version=Version(version)), tuple(batch), ch.queue[taken:], failures
 
 
 def _one_signature(ch: Channel, sig: bytes) -> tuple[bytes, ...]:
@@ -297,7 +367,11 @@ def propose_channel(params: ChannelParams, allocation: Allocation, *, env: Env) 
     if env.signer.address not in params.participants:
         raise LocalProtocolError("our L1 address is not a participant")
     me = params.index_of(env.signer.address)
-    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation)
+    try:
+        app_data = env.apps.get(params.app_id).initial_data(params)
+    except InvalidTransition as exc:
+        raise LocalProtocolError(str(exc)) from None
+    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation, app_data=app_data)
     ch = Channel(params=params, channel_id=params.channel_id, me=me, phase=Phase.PROPOSED,
                  latest=SignedState(state=state, signatures=(b"",) * len(params.participants)),
                  latest_proposer=me, holdings=(0,) * len(allocation.assets))
@@ -322,7 +396,10 @@ def accept_channel(proposal: ChannelProposal, *, env: Env) -> Step:
     if env.signer.address not in params.participants:
         raise RemoteProtocolError("our L1 address is not a participant of this proposal")
     me = params.index_of(env.signer.address)
-    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation)
+    if params.app_id not in env.apps:
+        raise RemoteProtocolError(f"we do not play app {params.app_id!r}")
+    app_data = env.apps.get(params.app_id).initial_data(params)
+    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation, app_data=app_data)
     ch = Channel(params=params, channel_id=params.channel_id, me=me, phase=Phase.FUNDING,
                  latest=SignedState(state=state, signatures=(b"",) * 2), latest_proposer=1 - me,
                  holdings=(0,) * len(allocation.assets))
@@ -346,9 +423,6 @@ def transition(ch: Channel, inp: ins.Input, *, now: int, env: Env) -> Step:
 
 
 def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
-    if ch.phase is not Phase.OPEN or ch.closing_requested or ch.final_signed:
-        raise LocalProtocolError(f"channel is {ch.phase.value}, not open for payments"
-                                 + (" (it is closing)" if ch.closing_requested or ch.final_signed else ""))
     if inp.asset not in ch.allocation.assets:
         raise LocalProtocolError(f"asset {inp.asset!r} is not in this channel")
     if not 0 < inp.amount <= MAX_U64:
@@ -358,23 +432,44 @@ def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
         raise LocalProtocolError(f"a payment id is 1..{MAX_PAYMENT_ID} bytes")
     if inp.amount > ch.spendable(inp.asset):
         raise InsufficientFunds(f"amount {inp.amount} exceeds the spendable balance {ch.spendable(inp.asset)}")
-    in_flight = ch.queue + (ch.pending.payments if ch.pending else ())
-    if any(p.payment_id == inp.payment_id for p in in_flight):
-        raise LocalProtocolError("a payment with this id is already in flight")
+    return _queue(ch, Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount), now, env)
+
+
+def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step:
+    """Queue a lock, lock settlement or app move, after checking it applies to the state
+    our queue leads to (an operation that cannot apply is refused now, not signed later)."""
+    if isinstance(inp.operation, Payment):
+        raise LocalProtocolError("payments go through ActionPay")
+    app = env.apps.get(ch.params.app_id)
+    state = ch.latest.state
+    try:
+        for op in (*ch.in_flight, inp.operation):
+            state = apply_operation(state, op, proposer=ch.me, now=now,
+                                    move=lambda s, payload, mover: app.apply_move(ch.params, s, payload, mover))
+    except InvalidTransition as exc:
+        raise InvalidTransition(f"{type(inp.operation).__name__} refused: {exc}") from None
+    return _queue(ch, inp.operation, now, env)
+
+
+def _queue(ch: Channel, op: Operation, now: int, env: Env) -> Step:
+    if ch.phase is not Phase.OPEN or ch.closing_requested or ch.final_signed:
+        raise LocalProtocolError(f"channel is {ch.phase.value}, not open for updates"
+                                 + (" (it is closing)" if ch.closing_requested or ch.final_signed else ""))
+    if any(other.key == op.key for other in ch.in_flight):
+        raise LocalProtocolError("an operation with this id is already in flight")
     if len(ch.queue) >= MAX_QUEUE:
-        # Unbounded record: payments queued while the peer is offline are stored in the
+        # Unbounded record: operations queued while the peer is offline are stored in the
         # channel record; past the bound it would no longer be readable at start-up.
-        raise QueueFull(f"{MAX_QUEUE} payments are already queued on this channel; wait for the peer")
+        raise QueueFull(f"{MAX_QUEUE} operations are already queued on this channel; wait for the peer")
     if len(ch.abandoned) >= MAX_ABANDONED:
         raise LocalProtocolError(f"the peer left {MAX_ABANDONED} of our signed updates unanswered; "
                                  "close the channel (close --force)")
-    payment = Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount)
-    return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, payment)), env)
+    return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, op)), env, now)
 
 
 def _on_cancel(ch: Channel, inp: ins.ActionCancelPay, now: int, env: Env) -> Step:
     """Withdraw a queued payment the caller gave up on; a signed one can no longer be stopped."""
-    kept = tuple(p for p in ch.queue if p.payment_id != inp.payment_id)
+    kept = tuple(op for op in ch.queue if op.key != inp.payment_id)
     if kept == ch.queue:
         return ch, []
     return attrs.evolve(ch, queue=kept), [fx.NotifyPaymentFailed(payment_id=inp.payment_id,
@@ -386,7 +481,7 @@ def _on_close(ch: Channel, inp: ins.ActionClose, now: int, env: Env) -> Step:
         raise LocalProtocolError(f"channel is {ch.phase.value}; a cooperative close needs an open channel")
     if ch.allocation.locks:
         raise LocalProtocolError("the channel has pending locks; wait for them or force-close")
-    return _maybe_propose(attrs.evolve(ch, closing_requested=True), env)
+    return _maybe_propose(attrs.evolve(ch, closing_requested=True), env, now)
 
 
 def _on_force_close(ch: Channel, inp: ins.ActionForceClose, now: int, env: Env) -> Step:
@@ -430,7 +525,7 @@ def _on_resync(ch: Channel, inp: ins.ActionResync, now: int, env: Env) -> Step:
     if ch.pending is not None:
         out.append(fx.Send(message=ch.pending.message))
     if ch.yielded:  # the leader never came back: stop waiting for it (a collision repeats at worst)
-        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env)
+        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env, now)
         out += more
     return ch, out
 
@@ -473,20 +568,20 @@ def _resend_countersign_if_duplicate(ch: Channel, version: int, signature: bytes
     return ch, [fx.Reject(reason=f"stale proposal for version {version}", action=fx.RejectAction.IGNORE)]
 
 
-def _collision(ch: Channel, env: Env) -> Step:
+def _collision(ch: Channel, env: Env, now: int) -> Step:
     """Both sides proposed at once; settle it without signing two states at one version."""
     if ch.me < ch.peer:  # leader: our payments go first, at a fresh version
-        ch, out = _maybe_propose(_abandon_pending(ch), env)
+        ch, out = _maybe_propose(_abandon_pending(ch), env, now)
         return ch, [fx.Reject(reason="concurrent proposal; re-proposing as leader", action=fx.RejectAction.IGNORE),
                     *out]
     ch = attrs.evolve(_abandon_pending(ch), yielded=True)
     return ch, [fx.Reject(reason="concurrent proposal; yielding to the leader", action=fx.RejectAction.IGNORE)]
 
 
-def _cannot_sign(ch: Channel, version: Version, env: Env) -> Step:
+def _cannot_sign(ch: Channel, version: Version, env: Env, now: int) -> Step:
     """A valid proposal at a version we already signed differently: never sign it."""
     if ch.pending is not None and ch.pending.version == version:
-        return _collision(ch, env)
+        return _collision(ch, env, now)
     # We abandoned our own proposal at this version earlier; ask the peer to retry
     # higher, or both sides would wait for each other forever.
     retry = UpdateReject(channel_id=ch.channel_id, version=version, retry=True, reason="version already signed")
@@ -507,14 +602,13 @@ def _precheck_proposal(ch: Channel, msg: UpdateProposal | CloseProposal) -> Step
 
 
 def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
-    msg = inp.message
+    msg, before = inp.message, ch.latest.state
     early = _precheck_proposal(ch, msg)
     if early is not None:
         return early
     try:
-        state = apply_payments(ch.latest.state, msg.payments, payer=ch.peer, payee=ch.me, version=msg.version)
-        as_next = attrs.evolve(state, version=Version(ch.version + 1))  # version order is checked above
-        get_app(ch.params.app_id).validate_transition(ch.params, ch.latest.state, as_next, ch.peer)
+        state = apply_operations(ch.latest.state, msg.operations, params=ch.params, proposer=ch.peer,
+                                 version=msg.version, now=now, env=env)
     except InvalidTransition as exc:
         # No UpdateReject here: the signature cannot be checked on a state that cannot
         # be built, so answering would let a forged frame cancel an honest proposal.
@@ -523,21 +617,25 @@ def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
         return ch, [fx.Reject(reason="invalid signature on update", action=fx.RejectAction.WARN)]
     if ch.final_signed:
         if ch.pending is not None and ch.pending.version == msg.version:
-            return _collision(ch, env)
+            return _collision(ch, env, now)
         # After a final state nothing else is signed; the peer fails these payments and
         # our close goes out (again).
         reject = UpdateReject(channel_id=ch.channel_id, version=msg.version, retry=False,
                               reason="the channel is closing")
-        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env)
+        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env, now)
         return ch, [fx.Reject(reason="update after we signed a final state", action=fx.RejectAction.IGNORE),
                     fx.Send(message=reject), *more]
     if not _can_sign(ch, state, env):
-        return _cannot_sign(ch, msg.version, env)
+        return _cannot_sign(ch, msg.version, env, now)
     ch, countersign = _countersign(_abandon_pending(ch), state, msg.signature, env)
     out: list[fx.Effect] = [fx.Send(message=countersign)]
-    out += [fx.NotifyPaymentReceived(payment_id=p.payment_id, asset=p.asset, amount=p.amount, version=state.version)
-            for p in msg.payments]
-    ch, more = _maybe_propose(ch, env)
+    locks = {lk.lock_id: lk for lk in before.allocation.locks}
+    for op in msg.operations:
+        if isinstance(op, AddLock):
+            locks[op.lock_id] = Lock(lock_id=op.lock_id, asset=op.asset, amount=op.amount, hashlock=op.hashlock,
+                                     expiry=op.expiry, payer=ch.peer, payee=ch.me)
+        out.append(_received(op, locks, state.version, ch.peer))
+    ch, more = _maybe_propose(ch, env, now)
     return ch, out + more
 
 
@@ -554,7 +652,7 @@ def _on_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -
                     fx.Send(message=UpdateReject(channel_id=ch.channel_id, version=msg.version, retry=False,
                                                  reason="pending locks"))]
     if not _can_sign(ch, state, env):
-        return _cannot_sign(ch, msg.version, env)
+        return _cannot_sign(ch, msg.version, env, now)
     ch, failed = _fail_in_flight(ch, "the peer closed the channel")
     ch, countersign = _countersign(ch, state, msg.signature, env)
     ch = attrs.evolve(ch, phase=Phase.CLOSING, closing_requested=True, submitted_at=now)
@@ -574,10 +672,8 @@ def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env
         ch, failed = _fail_in_flight(ch, "the channel closed")
         ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
         return ch, [*failed, fx.SubmitConclude(signed=ch.latest)]
-    out: list[fx.Effect] = [fx.NotifyPaymentSent(payment_id=p.payment_id, asset=p.asset, amount=p.amount,
-                                                   version=ch.version)
-                            for p in pending.payments]
-    ch, more = _maybe_propose(ch, env)
+    out: list[fx.Effect] = [_done(op, ch.version) for op in pending.operations]
+    ch, more = _maybe_propose(ch, env, now)
     return ch, out + more
 
 
@@ -596,11 +692,11 @@ def _on_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:
                                    action=fx.RejectAction.DISCONNECT)]
         # No yield here: the peer has nothing pending at that version, so waiting for it
         # could wait forever; a new collision, if any, is settled by the leader rule.
-        return _maybe_propose(attrs.evolve(_abandon_pending(ch), yielded=False, retries=ch.retries + 1), env)
+        return _maybe_propose(attrs.evolve(_abandon_pending(ch), yielded=False, retries=ch.retries + 1), env, now)
     reason = f"peer rejected the update: {msg.reason}"[:200]
-    out: list[fx.Effect] = [fx.NotifyPaymentFailed(payment_id=p.payment_id, reason=reason) for p in pending.payments]
+    out: list[fx.Effect] = [_failed(op, reason) for op in pending.operations]
     ch = attrs.evolve(ch, pending=None, closing_requested=ch.closing_requested and pending.kind is PendingKind.UPDATE)
-    ch, more = _maybe_propose(ch, env)
+    ch, more = _maybe_propose(ch, env, now)
     return ch, out + more
 
 
@@ -640,19 +736,18 @@ def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) ->
     if version > ch.version or (ch.phase is Phase.PROPOSED and version == ch.version):
         # Our own proposal, countersigned by the peer (or version 0 of a channel we proposed,
         # registered before its accept reached us): adopt it. Payments it carries are paid.
-        carried: tuple[Payment, ...] = ()
+        carried: tuple[Operation, ...] = ()
         if ch.pending is not None and ch.pending.version == version:
-            carried = ch.pending.payments
-        for abandoned_version, payments in ch.abandoned:
+            carried = ch.pending.operations
+        for abandoned_version, ops in ch.abandoned:
             if abandoned_version == version:
-                carried = payments
-        paid = {p.payment_id for p in carried}
-        out += [fx.NotifyPaymentSent(payment_id=p.payment_id, asset=p.asset, amount=p.amount, version=version)
-                for p in carried]
-        pending = ch.pending if ch.pending is not None and not paid & {p.payment_id for p in ch.pending.payments} \
+                carried = ops
+        done = {op.key for op in carried}
+        out += [_done(op, version) for op in carried]
+        pending = ch.pending if ch.pending is not None and not done & {op.key for op in ch.pending.operations} \
             else None
         ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me, pending=pending, abandoned=(),
-                          queue=tuple(p for p in ch.queue if p.payment_id not in paid))
+                          queue=tuple(op for op in ch.queue if op.key not in done))
     ch, failed = _fail_in_flight(ch, "the channel is in dispute")
     out += failed
     ours = version == ch.version
@@ -736,7 +831,7 @@ def _expire_funding(ch: Channel, now: int) -> Step:
 
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
-    ins.ActionPay: _on_pay, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
+    ins.ActionPay: _on_pay, ins.ActionPropose: _on_propose, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
     ins.ActionForceClose: _on_force_close,
     ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept,
     ins.ReceiveDecline: _on_decline,

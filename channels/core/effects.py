@@ -12,7 +12,8 @@ import attrs
 
 from .ids import AssetId, ChannelId, PaymentId, Version
 from .messages import ChannelMessage
-from .state import SignedState
+from .ops import AddLock, AppMove, FailLock, FulfillLock, Operation
+from .state import Lock, SignedState
 
 
 @attrs.frozen(kw_only=True)
@@ -75,6 +76,50 @@ class NotifyPaymentFailed:
 
 
 @attrs.frozen(kw_only=True)
+class NotifyOpDone:
+    """Our lock, lock settlement or move is in a state signed by both (``key``: ``op.key``)."""
+
+    key: bytes
+    operation: Operation
+    version: Version
+
+
+@attrs.frozen(kw_only=True)
+class NotifyOpFailed:
+    """Our lock, lock settlement or move did not go through; nothing of it was signed by both."""
+
+    key: bytes
+    operation: Operation
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class NotifyLockAdded:
+    """The peer locked funds for us: we get them with the preimage before ``expiry``."""
+
+    operation: AddLock
+    version: Version
+
+
+@attrs.frozen(kw_only=True)
+class NotifyLockSettled:
+    """The peer fulfilled (the preimage is in ``operation``) or failed one of the locks."""
+
+    operation: FulfillLock | FailLock
+    lock: Lock
+    version: Version
+
+
+@attrs.frozen(kw_only=True)
+class NotifyMoved:
+    """The peer made an app move."""
+
+    operation: AppMove
+    mover: int
+    version: Version
+
+
+@attrs.frozen(kw_only=True)
 class NotifyDisputed:
     version: Version
     deadline: int
@@ -107,5 +152,6 @@ class Reject:
 
 
 Effect = (Send | SubmitDeposit | SubmitConclude | SubmitRegister | SubmitRefute | SubmitWithdraw | NotifyOpened
-          | NotifyPaymentSent | NotifyPaymentReceived | NotifyPaymentFailed | NotifyDisputed | NotifyClosed
+          | NotifyPaymentSent | NotifyPaymentReceived | NotifyPaymentFailed | NotifyOpDone | NotifyOpFailed
+          | NotifyLockAdded | NotifyLockSettled | NotifyMoved | NotifyDisputed | NotifyClosed
           | Reject)

@@ -18,6 +18,7 @@ from .messages import (
     UpdateProposal,
     UpdateReject,
 )
+from .ops import Operation
 from .state import SignedState
 
 
@@ -26,6 +27,13 @@ class ActionPay:
     payment_id: PaymentId
     asset: AssetId
     amount: int
+
+
+@attrs.frozen(kw_only=True)
+class ActionPropose:
+    """Queue an operation other than a payment: add, fulfill or fail a lock, or an app move."""
+
+    operation: Operation
 
 
 @attrs.frozen(kw_only=True)
@@ -124,7 +132,7 @@ class Tick:
     """Time passed; ``now`` (L1 time) is given to every transition anyway."""
 
 
-Input = (ActionPay | ActionCancelPay | ActionClose | ActionForceClose | ActionReconnect | ActionResync
+Input = (ActionPay | ActionPropose | ActionCancelPay | ActionClose | ActionForceClose | ActionReconnect | ActionResync
          | ReceiveAccept | ReceiveDecline
          | ReceiveUpdate | ReceiveClose | ReceiveCountersign | ReceiveReject | ReceiveReestablish
          | ChainDeposited | ChainRegistered | ChainConcluded | ChainWithdrawn | Tick)

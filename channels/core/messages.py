@@ -1,8 +1,8 @@
 """What peers say to each other about a channel, as value objects.
 
 The bytes live in ``channels.wire``; the core only sees these verified-shape
-objects. States are never sent whole for payments: the receiver recomputes the
-next state from its own latest state and the listed payments, so a peer cannot
+objects. States are never sent whole for updates: the receiver recomputes the
+next state from its own latest state and the listed operations, so a peer cannot
 slip a different allocation under an innocent-looking payment.
 """
 
@@ -10,17 +10,9 @@ from __future__ import annotations
 
 import attrs
 
-from .ids import AssetId, ChannelId, PaymentId, Version
+from .ids import ChannelId, Version
+from .ops import Operation
 from .state import Allocation, ChannelParams
-
-
-@attrs.frozen(kw_only=True)
-class Payment:
-    """One direct payment inside an update; the payer is the update's proposer."""
-
-    payment_id: PaymentId
-    asset: AssetId
-    amount: int
 
 
 @attrs.frozen(kw_only=True)
@@ -46,11 +38,11 @@ class ChannelDecline:
 
 @attrs.frozen(kw_only=True)
 class UpdateProposal:
-    """Proposer signed ``latest + payments`` at ``version``; asks for a countersignature."""
+    """Proposer signed ``latest + operations`` at ``version``; asks for a countersignature."""
 
     channel_id: ChannelId
     version: Version
-    payments: tuple[Payment, ...]
+    operations: tuple[Operation, ...]
     signature: bytes
 
 

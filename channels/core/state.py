@@ -123,16 +123,20 @@ class Lock:
     expiry: int
     payer: int
     payee: int
+    lock_id: bytes = b"\x00"  # 1..32 bytes, unique among the channel's locks; operations name it
 
     def to_fields(self) -> list[Any]:
-        return [self.asset, self.amount, self.hashlock, self.expiry, self.payer, self.payee]
+        return [self.asset, self.amount, self.hashlock, self.expiry, self.payer, self.payee, self.lock_id]
 
     @classmethod
     def from_fields(cls, f: Any) -> "Lock":
-        f = parse_list(f, "lock", size=6)
+        f = parse_list(f, "lock", size=7)
+        lock_id = parse_bytes(f[6], "lock id", max_size=32)
+        if not lock_id:
+            raise DecodeError("a lock id is 1..32 bytes")
         return cls(asset=AssetId(parse_name(f[0], "lock asset")), amount=parse_u64(f[1], "lock amount"),
                    hashlock=parse_bytes(f[2], "hashlock", size=HASH_LEN), expiry=parse_u64(f[3], "lock expiry"),
-                   payer=parse_u64(f[4], "lock payer"), payee=parse_u64(f[5], "lock payee"))
+                   payer=parse_u64(f[4], "lock payer"), payee=parse_u64(f[5], "lock payee"), lock_id=lock_id)
 
 
 @attrs.frozen(kw_only=True)

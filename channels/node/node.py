@@ -237,8 +237,7 @@ class Node:
             return Version(int(done[1]))
         waiter = Waiter()
         self.engine.payment_waiters[payment_id] = waiter
-        in_flight = ch.queue + (ch.pending.payments if ch.pending else ())
-        if not any(p.payment_id == payment_id for p in in_flight):  # a retry waits for the original
+        if not any(op.key == payment_id for op in ch.in_flight):  # a retry waits for the original
             action = ins.ActionPay(payment_id=payment_id, asset=asset or ch.allocation.assets[0], amount=amount)
             await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
         try:

@@ -13,15 +13,19 @@ from ..core.channel import MAX_ABANDONED, MAX_QUEUE, Channel, Pending, PendingKi
 from ..core.ids import Version
 from ..core.messages import CloseProposal, UpdateProposal
 from ..core.state import ChannelParams, SignedState
-from ..encoding import decode, encode
+from ..encoding import decode, decode_record, encode
 from ..errors import ChannelsError, DecodeError
 from ..wire import decode_message, encode_message
 from ..wire.fields import KINDS
 
-RECORD_VERSION = 2  # 2 appends ``retries`` and ``funding_since``; version 1 records still load
+# 2 appended ``retries`` and ``funding_since``; 3 stores update operations instead of payments
+# (queue, pending, abandoned). Records of versions 1 and 2 still load: their payments are
+# payment operations.
+RECORD_VERSION = 3
 MAX_RECORD = 4 * 1024 * 1024
-_FIELDS = {1: 20, 2: 22}
-_payments_to, _payments_from = KINDS["payments"]
+_FIELDS = {1: 20, 2: 22, 3: 22}
+_ops_to, _ops_from = KINDS["operations"]
+_payments_from = KINDS["payments"][1]
 
 
 class RecordTooLarge(ChannelsError):
@@ -37,12 +41,12 @@ def channel_to_bytes(ch: Channel) -> bytes:
     pending = None
     if ch.pending is not None:
         p = ch.pending
-        pending = [p.kind.value, p.signed.to_fields(), _payments_to(p.payments), encode_message(p.message)]
+        pending = [p.kind.value, p.signed.to_fields(), _ops_to(p.operations), encode_message(p.message)]
     data = encode([RECORD_VERSION, ch.params.to_fields(), ch.me, ch.phase.value, ch.latest.to_fields(),
-                   ch.latest_proposer, pending, _payments_to(ch.queue), ch.highest_signed, ch.highest_signed_digest,
+                   ch.latest_proposer, pending, _ops_to(ch.queue), ch.highest_signed, ch.highest_signed_digest,
                    ch.yielded, ch.closing_requested, list(ch.holdings), ch.deadline, ch.concluded, ch.submitted_at,
                    ch.registered_version, list(ch.deposited), ch.final_signed,
-                   [[v, _payments_to(ps)] for v, ps in ch.abandoned], ch.retries, ch.funding_since],
+                   [[v, _ops_to(ops)] for v, ops in ch.abandoned], ch.retries, ch.funding_since],
                   validate=False)
     if len(data) > MAX_RECORD:
         raise RecordTooLarge(f"channel {ch.channel_id.hex()[:12]}: a record of {len(data)} bytes exceeds "
@@ -55,25 +59,38 @@ def channel_from_bytes(data: bytes) -> Channel:
     if not isinstance(f, list) or not f or _FIELDS.get(f[0]) != len(f):
         raise DecodeError("not a channel record of a known version")
     extra: list[Any] = f[20:] if f[0] >= 2 else [0, None]
+    ops_from = _ops_from if f[0] >= 3 else _payments_from
     try:
         params = ChannelParams.from_fields(f[1])
         pending = None
         if f[6] is not None:
-            message = decode_message(f[6][3])
+            message = decode_message(f[6][3]) if f[0] >= 3 else _old_pending_message(f[6][3])
             if not isinstance(message, (UpdateProposal, CloseProposal)):
                 raise DecodeError("pending message of the wrong type")
             pending = Pending(kind=PendingKind(f[6][0]), signed=SignedState.from_fields(f[6][1]),
-                              payments=_payments_from(f[6][2]), message=message)
+                              operations=ops_from(f[6][2]), message=message)
         return Channel(params=params, channel_id=params.channel_id, me=f[2], phase=Phase(f[3]),
                        latest=SignedState.from_fields(f[4]), latest_proposer=f[5], pending=pending,
-                       queue=_payments_from(f[7]), highest_signed=f[8], highest_signed_digest=f[9], yielded=f[10],
+                       queue=ops_from(f[7]), highest_signed=f[8], highest_signed_digest=f[9], yielded=f[10],
                        closing_requested=f[11], holdings=tuple(f[12]), deadline=f[13], concluded=f[14],
                        submitted_at=f[15], registered_version=f[16],
                        deposited=tuple(f[17]), final_signed=f[18],
-                       abandoned=tuple((v, _payments_from(ps)) for v, ps in f[19]),
+                       abandoned=tuple((v, ops_from(ops)) for v, ops in f[19]),
                        retries=extra[0], funding_since=extra[1])
     except (ValueError, TypeError, IndexError) as exc:
         raise DecodeError(f"corrupt channel record: {exc}") from None
+
+
+def _old_pending_message(frame: bytes) -> Any:
+    """A pending proposal stored by records 1 and 2: ``UpdateProposal`` then carried payments
+    (wire type 32 with a payment list); ``CloseProposal`` is unchanged."""
+    type_id, fields = decode_record(frame)
+    if type_id != 32:
+        return decode_message(frame)
+    if len(fields) != 4:
+        raise DecodeError("pending update of the wrong shape")
+    return UpdateProposal(channel_id=KINDS["channel_id"][1](fields[0]), version=Version(KINDS["u64"][1](fields[1])),
+                          operations=_payments_from(fields[2]), signature=KINDS["signature"][1](fields[3]))
 
 
 __all__ = ["Version", "channel_from_bytes", "channel_to_bytes"]

@@ -16,6 +16,7 @@ import attrs
 from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 from ..core import effects as fx
 from ..core import inputs as ins
+from ..core.app import DEFAULT_APPS, AppRegistry
 from ..core.channel import Channel, Env, accept_channel, propose_channel, transition
 from ..core.ids import NATIVE, AssetId, PaymentId
 from ..core.messages import (
@@ -61,14 +62,17 @@ class CorePair:
     """Two cores, A (index 0) and B (index 1), with an in-memory, hand-driven link."""
 
     def __init__(self, deposits: Sequence[int] = (1000, 1000), *, asset: AssetId = NATIVE,
-                 challenge_duration: int = 60, labels: tuple[str, str] = ("alice", "bob")) -> None:
+                 challenge_duration: int = 60, labels: tuple[str, str] = ("alice", "bob"),
+                 app_id: str = "payment", apps: AppRegistry = DEFAULT_APPS) -> None:
         self.keys = [DevnetKey.from_label(label) for label in labels]
         self.scheme = RecordingScheme()
         self.signed_log: list[tuple[int, bytes]] = []  # (side, digest) of every signature made
-        envs = [Env(scheme=self.scheme, signer=_LoggingSigner(k, i, self)) for i, k in enumerate(self.keys)]
+        envs = [Env(scheme=self.scheme, signer=_LoggingSigner(k, i, self), apps=apps)
+                for i, k in enumerate(self.keys)]
         self.params = ChannelParams(chain_id=1337, adjudicator=ADJUDICATOR,
                                     participants=tuple(k.address for k in self.keys),
-                                    challenge_duration=challenge_duration, nonce=sha256("/".join(labels).encode()))
+                                    challenge_duration=challenge_duration, nonce=sha256("/".join(labels).encode()),
+                                    app_id=app_id)
         self.allocation = Allocation(assets=(asset,), balances=(tuple(deposits),))
         self.asset = asset
         self.now = 0
@@ -91,6 +95,10 @@ class CorePair:
         side.channel, out = transition(side.channel, inp, now=self.now, env=side.env)
         self._route(i, out)
         return out
+
+    def propose(self, i: int, operation: Any) -> list[fx.Effect]:
+        """Side ``i`` queues a lock, lock settlement or app move."""
+        return self.apply(i, ins.ActionPropose(operation=operation))
 
     def pay(self, i: int, amount: int) -> PaymentId:
         pid = PaymentId(next(self._ids).to_bytes(8, "big"))

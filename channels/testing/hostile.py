@@ -37,7 +37,8 @@ from ..core import effects as fx
 from ..core import inputs as ins
 from ..core.channel import Channel, Env, Phase, accept_channel, propose_channel, transition
 from ..core.ids import NATIVE, Address, AssetId, ChannelId, PaymentId, Version
-from ..core.messages import ChannelAccept, ChannelDecline, ChannelProposal, Init, Payment, UpdateProposal, UpdateReject
+from ..core.messages import ChannelAccept, ChannelDecline, ChannelProposal, Init, UpdateProposal, UpdateReject
+from ..core.ops import Payment
 from ..core.state import Allocation, ChannelParams, SignedState, State
 from ..encoding import MAX_FRAME, encode
 from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError
@@ -471,7 +472,7 @@ class HostilePeer:
                 pass
             state = attrs.evolve(ch.latest.state, version=Version(version), allocation=alloc)
             signature = self._sign_anything(ch.params, state)
-        message = UpdateProposal(channel_id=channel_id, version=Version(version), payments=tuple(payments),
+        message = UpdateProposal(channel_id=channel_id, version=Version(version), operations=tuple(payments),
                                  signature=signature)
         await self.send(message)
         return message

@@ -14,7 +14,7 @@ from ..errors import DecodeError, UnknownMessageType
 from . import channel_open, close, init, reestablish, update  # noqa: F401  (registers the message types)
 from .registry import BY_CLASS, BY_TYPE
 
-PROTOCOL_CHANNEL = "/channels/channel/1.0.0"
+PROTOCOL_CHANNEL = "/channels/channel/2.0.0"
 
 
 def encode_message(msg: Any) -> bytes:

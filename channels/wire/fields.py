@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.ids import AssetId, ChannelId, PaymentId, Version
-from ..core.messages import Payment
+from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment
 from ..core.state import MAX_NAME, Allocation, ChannelParams, parse_bytes, parse_list, parse_name, parse_u64
 from ..errors import DecodeError
 
@@ -26,6 +26,55 @@ def _payment_from(f: Any) -> Payment:
         raise DecodeError("a payment id is 1..32 bytes")
     return Payment(payment_id=PaymentId(payment_id),
                    asset=AssetId(parse_name(f[1], "payment asset")), amount=parse_u64(f[2], "payment amount"))
+
+
+# Operation type codes (proto/02 section 5.5): the first element of each operation's array.
+OP_PAY, OP_ADD_LOCK, OP_FULFILL_LOCK, OP_FAIL_LOCK, OP_APP_MOVE = 0, 1, 2, 3, 4
+MAX_OPERATIONS = MAX_PAYMENTS
+MAX_LOCK_ID, MAX_PREIMAGE, MAX_MOVE = 32, 32, 4 * 1024
+
+
+def _id(value: Any, what: str) -> bytes:
+    raw = parse_bytes(value, what, max_size=32)
+    if not raw:
+        raise DecodeError(f"{what} is 1..32 bytes")
+    return raw
+
+
+def _operation_to(op: Operation) -> list[Any]:
+    if isinstance(op, Payment):
+        return [OP_PAY, op.payment_id, op.asset, op.amount]
+    if isinstance(op, AddLock):
+        return [OP_ADD_LOCK, op.lock_id, op.asset, op.amount, op.hashlock, op.expiry]
+    if isinstance(op, FulfillLock):
+        return [OP_FULFILL_LOCK, op.lock_id, op.preimage]
+    if isinstance(op, FailLock):
+        return [OP_FAIL_LOCK, op.lock_id, op.reason]
+    return [OP_APP_MOVE, op.move_id, op.payload]
+
+
+def _operation_from(f: Any) -> Operation:
+    f = parse_list(f, "operation", max_size=6)
+    if not f or type(f[0]) is not int:
+        raise DecodeError("an operation starts with its integer type")
+    kind, rest = f[0], f[1:]
+    if kind == OP_PAY:
+        return _payment_from(rest)
+    if kind == OP_ADD_LOCK and len(rest) == 5:
+        return AddLock(lock_id=_id(rest[0], "lock id"), asset=AssetId(parse_name(rest[1], "lock asset")),
+                       amount=parse_u64(rest[2], "lock amount"), hashlock=parse_bytes(rest[3], "hashlock", size=32),
+                       expiry=parse_u64(rest[4], "lock expiry"))
+    if kind == OP_FULFILL_LOCK and len(rest) == 2:
+        return FulfillLock(lock_id=_id(rest[0], "lock id"),
+                           preimage=parse_bytes(rest[1], "preimage", max_size=MAX_PREIMAGE))
+    if kind == OP_FAIL_LOCK and len(rest) == 2:
+        reason = parse_u64(rest[1], "fail reason")
+        if reason > 0xFFFF:
+            raise DecodeError("a fail reason is a 16-bit code")
+        return FailLock(lock_id=_id(rest[0], "lock id"), reason=reason)
+    if kind == OP_APP_MOVE and len(rest) == 2:
+        return AppMove(move_id=_id(rest[0], "move id"), payload=parse_bytes(rest[1], "move", max_size=MAX_MOVE))
+    raise DecodeError(f"unknown operation type {kind} or wrong field count")
 
 
 def _bool(value: Any) -> bool:
@@ -65,6 +114,8 @@ KINDS: dict[str, Kind] = {
     "allocation": (lambda v: v.to_fields(), Allocation.from_fields),
     "payments": (lambda v: [[p.payment_id, p.asset, p.amount] for p in v],
                  lambda v: tuple(_payment_from(p) for p in parse_list(v, "payments", max_size=MAX_PAYMENTS))),
+    "operations": (lambda v: [_operation_to(op) for op in v],
+                   lambda v: tuple(_operation_from(op) for op in parse_list(v, "operations", max_size=MAX_OPERATIONS))),
 }
 
 assert MAX_NAME <= MAX_REASON

@@ -13,7 +13,8 @@ from pathlib import Path
 import trio
 
 from channels.core.ids import NATIVE, PaymentId
-from channels.core.messages import Countersign, Payment, Reestablish, UpdateProposal, UpdateReject
+from channels.core.messages import Countersign, Reestablish, UpdateProposal, UpdateReject
+from channels.core.ops import Payment
 from channels.testing.hostile import open_hostile_peer
 from channels.wire import decode_message, encode_message
 from tests.adversary.harness import channels, devnet, info, survives, victim

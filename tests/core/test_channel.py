@@ -7,9 +7,10 @@ import pytest
 
 from channels.core import effects as fx
 from channels.core import inputs as ins
-from channels.core.channel import MAX_BATCH, Phase, accept_channel, apply_payments, transition, verify_signed
+from channels.core.channel import MAX_BATCH, Phase, accept_channel, apply_operations, transition, verify_signed
 from channels.core.ids import NATIVE, AssetId, PaymentId, Version
-from channels.core.messages import CloseProposal, Countersign, Payment, UpdateProposal
+from channels.core.messages import CloseProposal, Countersign, UpdateProposal
+from channels.core.ops import Payment
 from channels.core.state import Allocation
 from channels.errors import InsufficientFunds, InvalidTransition, LocalProtocolError, RemoteProtocolError
 from channels.testing import CorePair, receive_input
@@ -87,7 +88,7 @@ def _proposal(pair: CorePair, payer: int, amount: int, version: int, *, signer: 
     state = attrs.evolve(ch.latest.state, version=Version(version),
                          allocation=ch.allocation.with_transfer(NATIVE, amount, payer, 1 - payer))
     sig = pair.keys[payer if signer is None else signer].sign_digest(pair.scheme.state_digest(pair.params, state))
-    return UpdateProposal(channel_id=ch.channel_id, version=Version(version), payments=payments, signature=sig)
+    return UpdateProposal(channel_id=ch.channel_id, version=Version(version), operations=payments, signature=sig)
 
 
 @pytest.mark.parametrize("case", ["overdraft", "bad_signature", "stale", "too_far", "negative"])
@@ -97,7 +98,7 @@ def test_rule_breaking_updates_are_rejected_without_change(case: str) -> None:
     pair.deliver_all()
     before = pair.channel(1)
     if case == "overdraft":
-        msg = attrs.evolve(_proposal(pair, 0, 5, 2), payments=(Payment(payment_id=PaymentId(b"e"), asset=NATIVE,
+        msg = attrs.evolve(_proposal(pair, 0, 5, 2), operations=(Payment(payment_id=PaymentId(b"e"), asset=NATIVE,
                                                                         amount=10_000),))
     elif case == "bad_signature":
         msg = attrs.evolve(_proposal(pair, 0, 5, 2), signature=bytes(64))
@@ -106,7 +107,7 @@ def test_rule_breaking_updates_are_rejected_without_change(case: str) -> None:
     elif case == "too_far":
         msg = _proposal(pair, 0, 5, 100)
     else:
-        msg = attrs.evolve(_proposal(pair, 0, 5, 2), payments=())
+        msg = attrs.evolve(_proposal(pair, 0, 5, 2), operations=())
     out = pair.apply(1, ins.ReceiveUpdate(message=msg))
     assert pair.channel(1) == before
     assert any(isinstance(e, fx.Reject) for e in out)
@@ -123,22 +124,23 @@ def test_payee_cannot_take_money_via_update() -> None:
     assert pair.channel(0) == before and isinstance(out[0], fx.Reject)
 
 
-def test_apply_payments_rules() -> None:
+def test_apply_operations_rules() -> None:
     pair = CorePair((10, 10))
-    state = pair.channel(0).latest.state
-    ok = apply_payments(state, [Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=10)], payer=0, payee=1,
-                        version=1)
-    assert ok.allocation.balances == ((0, 20),)
+    state, env = pair.channel(0).latest.state, pair.sides[0].env
+
+    def apply(ops: list[Payment], st: object = state) -> object:
+        return apply_operations(st, ops, params=pair.params, proposer=0, version=1, now=0, env=env)  # type: ignore
+
+    ok = apply([Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=10)])
+    assert ok.allocation.balances == ((0, 20),)  # type: ignore[attr-defined]
     with pytest.raises(InvalidTransition):
-        apply_payments(state, [Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=11)], payer=0, payee=1,
-                       version=1)
+        apply([Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=11)])
     dup = Payment(payment_id=PaymentId(b"a"), asset=NATIVE, amount=1)
     with pytest.raises(InvalidTransition):
-        apply_payments(state, [dup, dup], payer=0, payee=1, version=1)
+        apply([dup, dup])
     many = [Payment(payment_id=PaymentId(i.to_bytes(4, "big")), asset=NATIVE, amount=1) for i in range(MAX_BATCH + 1)]
     with pytest.raises(InvalidTransition):
-        apply_payments(attrs.evolve(state, allocation=Allocation(assets=(NATIVE,), balances=((10**6, 0),))), many,
-                       payer=0, payee=1, version=1)
+        apply(many, attrs.evolve(state, allocation=Allocation(assets=(NATIVE,), balances=((10**6, 0),))))
 
 
 def test_collision_resolves_without_double_signing() -> None:

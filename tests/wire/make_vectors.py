@@ -33,11 +33,11 @@ from channels.core.messages import (
     CloseProposal,
     Countersign,
     Init,
-    Payment,
     Reestablish,
     UpdateProposal,
     UpdateReject,
 )
+from channels.core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment
 from channels.core.state import Allocation, ChannelParams, Lock, SignedState, State
 from channels.crypto import SigningKey, sha256
 from channels.errors import DecodeError
@@ -71,7 +71,7 @@ def params_json(p: ChannelParams) -> dict[str, Any]:
 
 def lock_json(lk: Lock) -> dict[str, Any]:
     return {"asset": lk.asset, "amount": lk.amount, "hashlock": lk.hashlock.hex(), "expiry": lk.expiry,
-            "payer": lk.payer, "payee": lk.payee}
+            "payer": lk.payer, "payee": lk.payee, "lock_id": lk.lock_id.hex()}
 
 
 def allocation_json(a: Allocation) -> dict[str, Any]:
@@ -88,6 +88,20 @@ def payment_json(p: Payment) -> dict[str, Any]:
     return {"payment_id": p.payment_id.hex(), "asset": p.asset, "amount": p.amount}
 
 
+def operation_json(op: Operation) -> dict[str, Any]:
+    """Each operation as an object tagged with its ``op`` name (proto/02 section 5.5)."""
+    if isinstance(op, Payment):
+        return {"op": "pay", **payment_json(op)}
+    if isinstance(op, AddLock):
+        return {"op": "add_lock", "lock_id": op.lock_id.hex(), "asset": op.asset, "amount": op.amount,
+                "hashlock": op.hashlock.hex(), "expiry": op.expiry}
+    if isinstance(op, FulfillLock):
+        return {"op": "fulfill_lock", "lock_id": op.lock_id.hex(), "preimage": op.preimage.hex()}
+    if isinstance(op, FailLock):
+        return {"op": "fail_lock", "lock_id": op.lock_id.hex(), "reason": op.reason}
+    return {"op": "app_move", "move_id": op.move_id.hex(), "payload": op.payload.hex()}
+
+
 KIND_JSON: dict[str, Callable[[Any], Any]] = {
     "channel_id": lambda v: v.hex(),
     "u64": int,
@@ -99,6 +113,7 @@ KIND_JSON: dict[str, Callable[[Any], Any]] = {
     "params": params_json,
     "allocation": allocation_json,
     "payments": lambda v: [payment_json(p) for p in v],
+    "operations": lambda v: [operation_json(op) for op in v],
 }
 
 
@@ -197,7 +212,7 @@ S4 = State(channel_id=CID, version=Version(4), allocation=Allocation(assets=(NAT
 S7 = State(channel_id=CID, version=Version(7), app_data=b"\x01\x02\x03",
            allocation=Allocation(assets=(NATIVE, AssetId("USD")), balances=((1000, 0), (25, 75)),
                                  locks=(Lock(asset=AssetId("USD"), amount=10, hashlock=sha256(b"preimage"),
-                                             expiry=1_700_000_000, payer=0, payee=1),)))
+                                             expiry=1_700_000_000, payer=0, payee=1, lock_id=b"lock-1"),)))
 STATES = [
     ("version 0: the opening state (signed in ChannelProposal and ChannelAccept)", S0),
     ("version 1: alice paid bob 60 + 40 (UpdateProposal / Countersign vectors)", S1),
@@ -274,11 +289,20 @@ def samples() -> list[tuple[str, Any]]:
         ("a decline with a non-ASCII reason (str length is in UTF-8 bytes on the wire)",
          ChannelDecline(channel_id=CID, reason="zu früh ✓")),
         ("alice pays bob 60 and 40 at version 1; signature = alice over version 1",
-         UpdateProposal(channel_id=CID, version=Version(1), payments=PAY_A, signature=sig("alice", S1))),
+         UpdateProposal(channel_id=CID, version=Version(1), operations=PAY_A, signature=sig("alice", S1))),
         ("bob countersigns version 1", Countersign(channel_id=CID, version=Version(1), signature=sig("bob", S1))),
         ("bob pays alice 250 at version 3 (2 was lost to a collision)",
-         UpdateProposal(channel_id=CID, version=Version(3), payments=PAY_B, signature=sig("bob", S3))),
+         UpdateProposal(channel_id=CID, version=Version(3), operations=PAY_B, signature=sig("bob", S3))),
         ("alice countersigns version 3", Countersign(channel_id=CID, version=Version(3), signature=sig("alice", S3))),
+        ("every operation kind in one update (signature = alice over version 7; the operations are "
+         "illustrative, not applicable to version 6)",
+         UpdateProposal(channel_id=CID, version=Version(7), signature=sig("alice", S7), operations=(
+             Payment(payment_id=PaymentId(b"op-pay"), asset=NATIVE, amount=5),
+             AddLock(lock_id=b"lock-2", asset=AssetId("USD"), amount=10, hashlock=sha256(b"preimage-2"),
+                     expiry=1_700_000_600),
+             FulfillLock(lock_id=b"lock-1", preimage=b"preimage"),
+             FailLock(lock_id=b"lock-3", reason=17),
+             AppMove(move_id=b"move-1", payload=b"\x02\x01")))),
         ("retry: the receiver already signed another state at version 2",
          UpdateReject(channel_id=CID, version=Version(2), retry=True, reason="version already signed")),
         ("final reject: a close while locks are pending",

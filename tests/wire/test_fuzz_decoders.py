@@ -13,11 +13,11 @@ from channels.core.messages import (
     ChannelDecline,
     CloseProposal,
     Countersign,
-    Payment,
     Reestablish,
     UpdateProposal,
     UpdateReject,
 )
+from channels.core.ops import AddLock, AppMove, FailLock, FulfillLock, Payment
 from channels.encoding import MAX_DEPTH, decode, decode_record, encode
 from channels.errors import DecodeError, FrameTooLarge, UnknownMessageType
 from channels.testing import CorePair
@@ -35,7 +35,10 @@ def valid_frames() -> list[bytes]:
         ChannelAccept(channel_id=CID, signature=SIG),
         ChannelDecline(channel_id=CID, reason="no thanks"),
         UpdateProposal(channel_id=CID, version=Version(7),
-                       payments=(Payment(payment_id=PaymentId(b"p"), asset=NATIVE, amount=5),), signature=SIG),
+                       operations=(Payment(payment_id=PaymentId(b"p"), asset=NATIVE, amount=5),
+                                   AddLock(lock_id=b"l", asset=NATIVE, amount=3, hashlock=bytes(32), expiry=99),
+                                   FulfillLock(lock_id=b"k", preimage=b"secret"), FailLock(lock_id=b"j", reason=7),
+                                   AppMove(move_id=b"m", payload=b"e4")), signature=SIG),
         Countersign(channel_id=CID, version=Version(7), signature=SIG),
         UpdateReject(channel_id=CID, version=Version(7), retry=True, reason="busy"),
         CloseProposal(channel_id=CID, version=Version(8), signature=SIG),

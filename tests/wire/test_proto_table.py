@@ -8,7 +8,9 @@ what a decoder in another language must accept, no more and no less.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,18 @@ from channels.wire.registry import BY_TYPE
 TABLE_PATH = Path(__file__).resolve().parents[2] / "proto" / "messages.json"
 TABLE: dict[str, Any] = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
 
+def _operation(tag: int, fields: Any) -> Any:
+    """Decode one operation object: its fields, behind the variant's tag (messages.json ``union``)."""
+    return KINDS["operations"][1]([[tag, *fields] if isinstance(fields, list) else fields])[0]
+
+
 OBJECT_DECODERS: dict[str, Callable[[Any], Any]] = {
     "ChannelParams": ChannelParams.from_fields,
     "Allocation": Allocation.from_fields,
     "Lock": Lock.from_fields,
     "Payment": lambda f: KINDS["payments"][1]([f])[0],
+    **{name: partial(_operation, tag) for tag, name in enumerate(
+        ["PayOperation", "AddLockOperation", "FulfillLockOperation", "FailLockOperation", "AppMoveOperation"])},
     "State": State.from_fields,
     "SignedState": SignedState.from_fields,
 }
@@ -68,7 +77,7 @@ def test_families_match_the_code() -> None:
     assert set(TABLE["families"]) == {spec.family for spec in BY_TYPE.values()}
     for family, entry in TABLE["families"].items():
         assert entry["protocol"] == protocol_of(family)
-        assert entry["protocol"] == f"/channels/{family}/1.0.0"
+        assert re.fullmatch(rf"/channels/{family}/\d+\.\d+\.\d+", entry["protocol"])
         assert (TABLE_PATH.parent / entry["document"]).is_file()
 
 
@@ -84,6 +93,8 @@ def test_every_object_is_described_and_known() -> None:
     def walk(schema: dict[str, Any]) -> None:
         if schema["type"] == "object":
             referenced.add(schema["object"])
+        if schema["type"] == "union":
+            referenced.update(schema["variants"].values())
         if "items" in schema:
             walk(schema["items"])
 
@@ -122,6 +133,9 @@ def sample(schema: dict[str, Any], i: int = 0) -> Any:
         return [sample(schema["items"], j) for j in range(schema.get("len", schema.get("min_items", 0)))]
     if t == "object":
         return [sample(f, j) for j, f in enumerate(TABLE["objects"][schema["object"]]["fields"])]
+    if t == "union":
+        tag, name = min(schema["variants"].items())
+        return [int(tag), *sample({"type": "object", "object": name}, i)]
     raise AssertionError(f"unknown type {t}")
 
 
@@ -190,6 +204,14 @@ def cases(schema: dict[str, Any]) -> Iterator[tuple[str, Any, bool]]:
                 mutated = list(base)
                 mutated[k] = value
                 yield f"{f['name']}: {what}", mutated, ok
+    elif t == "union":
+        for tag, name in schema["variants"].items():
+            for what, value, ok in cases({"type": "object", "object": name}):
+                if isinstance(value, list):
+                    yield f"{name}: {what}", [int(tag), *value], ok
+        yield "unknown tag", [max(int(k) for k in schema["variants"]) + 1], False
+        yield "no tag", [], False
+        yield "bin", b"", False
     else:
         raise AssertionError(f"unknown type {t}")
 

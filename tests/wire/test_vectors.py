@@ -17,7 +17,7 @@ import pytest
 from channels import encoding
 from channels.chain.devnet.scheme import DevnetScheme, state_layout
 from channels.core.ids import AssetId, ChannelId, PaymentId, Version
-from channels.core.messages import Payment
+from channels.core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment
 from channels.core.state import Allocation, ChannelParams, Lock, SignedState, State
 from channels.crypto import SigningKey, verify
 from channels.errors import DecodeError
@@ -60,7 +60,8 @@ def params_from(j: dict[str, Any]) -> ChannelParams:
 
 def allocation_from(j: dict[str, Any]) -> Allocation:
     locks = tuple(Lock(asset=AssetId(lk["asset"]), amount=lk["amount"], hashlock=bytes.fromhex(lk["hashlock"]),
-                       expiry=lk["expiry"], payer=lk["payer"], payee=lk["payee"]) for lk in j["locks"])
+                       expiry=lk["expiry"], payer=lk["payer"], payee=lk["payee"], lock_id=bytes.fromhex(lk["lock_id"]))
+                  for lk in j["locks"])
     return Allocation(assets=tuple(AssetId(a) for a in j["assets"]),
                       balances=tuple(tuple(row) for row in j["balances"]), locks=locks)
 
@@ -69,6 +70,22 @@ def state_from(j: dict[str, Any]) -> State:
     return State(channel_id=ChannelId(bytes.fromhex(j["channel_id"])), version=Version(j["version"]),
                  allocation=allocation_from(j["allocation"]), app_data=bytes.fromhex(j["app_data"]),
                  is_final=j["is_final"])
+
+
+def operation_from(j: dict[str, Any]) -> Operation:
+    op = j["op"]
+    if op == "pay":
+        return Payment(payment_id=PaymentId(bytes.fromhex(j["payment_id"])), asset=AssetId(j["asset"]),
+                       amount=j["amount"])
+    if op == "add_lock":
+        return AddLock(lock_id=bytes.fromhex(j["lock_id"]), asset=AssetId(j["asset"]), amount=j["amount"],
+                       hashlock=bytes.fromhex(j["hashlock"]), expiry=j["expiry"])
+    if op == "fulfill_lock":
+        return FulfillLock(lock_id=bytes.fromhex(j["lock_id"]), preimage=bytes.fromhex(j["preimage"]))
+    if op == "fail_lock":
+        return FailLock(lock_id=bytes.fromhex(j["lock_id"]), reason=j["reason"])
+    assert op == "app_move", op
+    return AppMove(move_id=bytes.fromhex(j["move_id"]), payload=bytes.fromhex(j["payload"]))
 
 
 FROM_JSON: dict[str, Any] = {
@@ -83,6 +100,7 @@ FROM_JSON: dict[str, Any] = {
     "allocation": allocation_from,
     "payments": lambda v: tuple(Payment(payment_id=PaymentId(bytes.fromhex(p["payment_id"])),
                                         asset=AssetId(p["asset"]), amount=p["amount"]) for p in v),
+    "operations": lambda v: tuple(operation_from(op) for op in v),
 }
 
 
@@ -127,6 +145,7 @@ def spec_state_layout(p: dict[str, Any], s: dict[str, Any]) -> bytes:
         name = lk["asset"].encode("utf-8")
         out += bytes([len(name)]) + name + lk["amount"].to_bytes(8, "big") + bytes.fromhex(lk["hashlock"])
         out += lk["expiry"].to_bytes(8, "big") + bytes([lk["payer"], lk["payee"]])
+        out += bytes([len(bytes.fromhex(lk["lock_id"]))]) + bytes.fromhex(lk["lock_id"])
     app_data = bytes.fromhex(s["app_data"])
     return out + len(app_data).to_bytes(4, "big") + app_data
 

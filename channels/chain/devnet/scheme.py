@@ -6,7 +6,11 @@ Layout (all integers big-endian), hashed with SHA-256 to a 32-byte digest:
     | u16 len | adjudicator | 32 channel id | u64 version | u8 is_final
     | u8 n_assets | per asset: u8 len | name | per participant u64 balance
     | u16 n_locks | per lock: u8 len | asset | u64 amount | 32 hashlock | u64 expiry | u8 payer | u8 payee
+                            | u8 len | lock id
     | u32 len | app data
+
+The lock id joined the layout with update operations; a state without locks (every state
+0.1.0 could sign) has the same layout, so its signatures stay valid.
 
 Binding the chain id and adjudicator stops a signature being replayed on another
 ledger; binding the channel id and version stops it being replayed in another
@@ -44,7 +48,8 @@ def state_layout(params: ChannelParams, state: State) -> bytes:
     for lk in alloc.locks:
         name = lk.asset.encode()
         out.append(struct.pack(">B", len(name)) + name + struct.pack(">Q", lk.amount) + lk.hashlock
-                   + struct.pack(">QBB", lk.expiry, lk.payer, lk.payee))
+                   + struct.pack(">QBB", lk.expiry, lk.payer, lk.payee) + struct.pack(">B", len(lk.lock_id))
+                   + lk.lock_id)
     out.append(struct.pack(">I", len(state.app_data)) + state.app_data)
     return b"".join(out)
 
