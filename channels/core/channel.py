@@ -80,6 +80,9 @@ class Env:
     # (None: never). Stops zombie channels that a free identity opens and never funds.
     funding_timeout: int | None = None
     apps: AppRegistry = DEFAULT_APPS  # the rules of every app this node plays (the L1 holds the same)
+    # Seconds of L1 time a lock's payee keeps in hand to claim it on chain: with the preimage
+    # known and the lock still not settled this close to its expiry, it goes to the L1.
+    lock_margin: int = 60
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +127,9 @@ class Channel:
     submitted_at: int | None = None  # L1 time of the last conclude/withdraw submission
     retries: int = 0  # retry-rejects in a row since the peer last countersigned anything
     funding_since: int | None = None  # L1 time we first saw this channel proposed or funding
+    # (lock id, preimage) of locks paying us whose secret we know: kept until the lock leaves
+    # the state signed by both, so we can still claim it on chain if the peer stops answering.
+    preimages: tuple[tuple[bytes, bytes], ...] = ()
 
     @property
     def peer(self) -> int:
@@ -258,9 +264,14 @@ def _abandon_pending(ch: Channel) -> Channel:
 
 
 def _prune_abandoned(ch: Channel) -> Channel:
-    """Once a newer state is signed by both, an older abandoned proposal can only lose a dispute."""
+    """Once a newer state is signed by both, an older abandoned proposal can only lose a dispute,
+    and a secret for a lock no longer in it is no longer needed."""
     kept = tuple(a for a in ch.abandoned if a[0] > ch.version)
-    return ch if kept == ch.abandoned else attrs.evolve(ch, abandoned=kept)
+    live = {lk.lock_id for lk in ch.allocation.locks} | {op.lock_id for op in ch.in_flight if isinstance(op, AddLock)}
+    secrets = tuple(p for p in ch.preimages if p[0] in live)
+    if kept == ch.abandoned and secrets == ch.preimages:
+        return ch
+    return attrs.evolve(ch, abandoned=kept, preimages=secrets)
 
 
 def _fail_in_flight(ch: Channel, reason: str) -> Step:
@@ -448,7 +459,12 @@ def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step
                                     move=lambda s, payload, mover: app.apply_move(ch.params, s, payload, mover))
     except InvalidTransition as exc:
         raise InvalidTransition(f"{type(inp.operation).__name__} refused: {exc}") from None
-    return _queue(ch, inp.operation, now, env)
+    op = inp.operation
+    if isinstance(op, FulfillLock) and all(lid != op.lock_id for lid, _ in ch.preimages):
+        # Persist the secret with the request: if the peer never countersigns, we still
+        # claim the lock on chain with it before the expiry.
+        ch = attrs.evolve(ch, preimages=(*ch.preimages, (op.lock_id, op.preimage)))
+    return _queue(ch, op, now, env)
 
 
 def _queue(ch: Channel, op: Operation, now: int, env: Env) -> Step:
@@ -490,6 +506,7 @@ def _on_force_close(ch: Channel, inp: ins.ActionForceClose, now: int, env: Env) 
     if ch.phase is Phase.DISPUTED:
         return ch, []
     ch, out = _fail_in_flight(ch, "channel is being force-closed")
+    out += _secrets(ch)
     if ch.latest.state.is_final:
         submit: fx.Effect = fx.SubmitConclude(signed=ch.latest)
         phase = Phase.CLOSING
@@ -750,6 +767,8 @@ def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) ->
                           queue=tuple(op for op in ch.queue if op.key not in done))
     ch, failed = _fail_in_flight(ch, "the channel is in dispute")
     out += failed
+    if ch.phase is not Phase.DISPUTED:
+        out += _secrets(ch)  # the locks of our latest state pay us only if the secret is on chain
     ours = version == ch.version
     ch = attrs.evolve(ch, phase=Phase.DISPUTED if not ch.concluded else ch.phase, deadline=inp.deadline,
                       registered_version=version, submitted_at=now, abandoned=())
@@ -798,21 +817,53 @@ def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
             return attrs.evolve(ch, submitted_at=now), []
         return attrs.evolve(ch, submitted_at=now), _deposits(ch)
     if ch.phase is Phase.DISPUTED and due:
+        # A lost secret registration is sent again while its lock can still pay us.
+        secrets = _secrets(ch, before=now)
         # A lost register or refute must be sent again: if the refute never lands,
         # the stale state wins when the window closes.
         if ch.registered_version is None:
-            return attrs.evolve(ch, submitted_at=now), [fx.SubmitRegister(signed=ch.latest)]
+            return attrs.evolve(ch, submitted_at=now), [*secrets, fx.SubmitRegister(signed=ch.latest)]
         if ch.registered_version < ch.version and (ch.deadline is None or now < ch.deadline):
             submit: fx.Effect = (fx.SubmitConclude(signed=ch.latest) if ch.latest.state.is_final
                                  else fx.SubmitRefute(signed=ch.latest))
-            return attrs.evolve(ch, submitted_at=now), [submit]
+            return attrs.evolve(ch, submitted_at=now), [*secrets, submit]
         if ch.deadline is not None and now >= ch.deadline:
-            return attrs.evolve(ch, submitted_at=now), [fx.SubmitWithdraw(channel_id=ch.channel_id)]
+            return attrs.evolve(ch, submitted_at=now), [*secrets, fx.SubmitWithdraw(channel_id=ch.channel_id)]
+        if secrets:
+            return attrs.evolve(ch, submitted_at=now), list(secrets)
     if ch.phase is Phase.CLOSING and due:
         submit = (fx.SubmitWithdraw(channel_id=ch.channel_id) if ch.concluded
                              else fx.SubmitConclude(signed=ch.latest))
         return attrs.evolve(ch, submitted_at=now), [submit]
+    if ch.phase is Phase.OPEN and ch.allocation.locks:
+        reason = _lock_deadline(ch, now, env)
+        if reason is not None:
+            ch, out = _on_force_close(ch, ins.ActionForceClose(), now, env)
+            return ch, [fx.Reject(reason=reason, action=fx.RejectAction.CLOSE_ON_CHAIN), *out]
     return ch, []
+
+
+def _lock_deadline(ch: Channel, now: int, env: Env) -> str | None:
+    """Why a lock forces us on chain now, or None.
+
+    As payee with the secret: the peer has not settled by ``expiry - lock_margin``, and
+    after the expiry the L1 would return the lock to the payer. As payer: the lock expired
+    ``lock_margin`` ago and the peer has not failed it back, so only the L1 can."""
+    secrets = dict(ch.preimages)
+    for lk in ch.allocation.locks:
+        if lk.payee == ch.me and lk.lock_id in secrets and now >= lk.expiry - env.lock_margin:
+            return f"lock {lk.lock_id.hex()} expires at {lk.expiry} and the peer has not settled it"
+        if lk.payer == ch.me and now >= lk.expiry + env.lock_margin:
+            return f"lock {lk.lock_id.hex()} expired at {lk.expiry} and the peer has not failed it"
+    return None
+
+
+def _secrets(ch: Channel, *, before: int | None = None) -> list[fx.Effect]:
+    """Register every secret we hold for a lock of ours in our latest state (only for locks
+    not yet expired at ``before``: a secret registered after the expiry counts for nothing)."""
+    secrets = dict(ch.preimages)
+    return [fx.SubmitSecret(preimage=secrets[lk.lock_id]) for lk in ch.allocation.locks
+            if lk.payee == ch.me and lk.lock_id in secrets and (before is None or before < lk.expiry)]
 
 
 def _expire_funding(ch: Channel, now: int) -> Step:

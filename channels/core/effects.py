@@ -49,6 +49,13 @@ class SubmitWithdraw:
 
 
 @attrs.frozen(kw_only=True)
+class SubmitSecret:
+    """Register a preimage in the L1's secret registry (a lock's payee claiming it on chain)."""
+
+    preimage: bytes
+
+
+@attrs.frozen(kw_only=True)
 class NotifyOpened:
     channel_id: ChannelId
 
@@ -151,7 +158,8 @@ class Reject:
     action: RejectAction = RejectAction.WARN
 
 
-Effect = (Send | SubmitDeposit | SubmitConclude | SubmitRegister | SubmitRefute | SubmitWithdraw | NotifyOpened
+Effect = (Send | SubmitDeposit | SubmitConclude | SubmitRegister | SubmitRefute | SubmitWithdraw | SubmitSecret
+          | NotifyOpened
           | NotifyPaymentSent | NotifyPaymentReceived | NotifyPaymentFailed | NotifyOpDone | NotifyOpFailed
           | NotifyLockAdded | NotifyLockSettled | NotifyMoved | NotifyDisputed | NotifyClosed
           | Reject)

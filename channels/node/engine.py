@@ -114,7 +114,11 @@ class Outgoing:
     opened: list[ChannelId] = attrs.Factory(list)
 
 
-class PaymentFailed(ChannelsError):
+class OperationFailed(ChannelsError):
+    """The update operation (a lock, its settlement, a move) did not go through."""
+
+
+class PaymentFailed(OperationFailed):
     """The payment did not go through; the channel balance is unchanged by it."""
 
 
@@ -231,7 +235,7 @@ class Engine:
                         continue
                     new, effects = transition(ch, item.input, now=now, env=self.env)
                     run(item.channel_id, peer, new, effects)
-                    if item.waiter is not None and not isinstance(item.input, ins.ActionPay):
+                    if item.waiter is not None and not isinstance(item.input, (ins.ActionPay, ins.ActionPropose)):
                         out.wakeups.append((item.waiter, None, None))
                 elif isinstance(item, OpenItem):
                     staged_open.setdefault(item.channel.channel_id, []).append(item.waiter)
@@ -256,7 +260,8 @@ class Engine:
                         ch = current(cid)
                         assert ch is not None
                         inputs: list[ins.Input] = []
-                        if ch.phase in (Phase.PROPOSED, Phase.FUNDING, Phase.CLOSING, Phase.DISPUTED):
+                        if ch.phase in (Phase.PROPOSED, Phase.FUNDING, Phase.CLOSING, Phase.DISPUTED) or (
+                                ch.phase is Phase.OPEN and ch.allocation.locks):  # lock deadlines
                             inputs.append(ins.Tick())
                         if ch.phase in (Phase.PROPOSED, Phase.OPEN) and self._stalled(ch, item.wall):
                             inputs.append(ins.ActionResync())
@@ -373,7 +378,7 @@ class Engine:
         if isinstance(e, fx.Send):
             out.sends.append((peer, encode_message(e.message)))
         elif isinstance(e, (fx.SubmitDeposit, fx.SubmitConclude, fx.SubmitRegister, fx.SubmitRefute,
-                            fx.SubmitWithdraw)):
+                            fx.SubmitWithdraw, fx.SubmitSecret)):
             out.submits.append((ch, e))
         elif isinstance(e, fx.NotifyPaymentSent):
             waiter = self.payment_waiters.get(e.payment_id)
@@ -390,6 +395,16 @@ class Engine:
             payments.append((e.payment_id, cid, "out", "", 0, "failed", e.reason))
             if waiter is not None:
                 out.wakeups.append((waiter, None, PaymentFailed(e.reason)))
+        elif isinstance(e, fx.NotifyOpDone):
+            waiter = self.payment_waiters.get(e.key)
+            if waiter is not None:
+                out.wakeups.append((waiter, e.version, None))
+            out.notices.append((cid, e))
+        elif isinstance(e, fx.NotifyOpFailed):
+            waiter = self.payment_waiters.get(e.key)
+            if waiter is not None:
+                out.wakeups.append((waiter, None, OperationFailed(e.reason)))
+            out.notices.append((cid, e))
         elif isinstance(e, fx.NotifyOpened):
             for waiter in self.open_waiters.get(cid, []) + staged_open.pop(cid, []):
                 out.wakeups.append((waiter, cid, None))

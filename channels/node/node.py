@@ -28,6 +28,7 @@ from ..core.messages import (
     ChannelProposal,
     Init,
 )
+from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation
 from ..core.state import Allocation, ChannelParams
 from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
 from ..keyfile import load_or_create_key
@@ -251,6 +252,40 @@ class Node:
             raise
         finally:
             self.engine.payment_waiters.pop(payment_id, None)
+
+    async def add_lock(self, channel_id: ChannelId, amount: int, hashlock: bytes, expiry: int, *,
+                       lock_id: bytes | None = None, asset: AssetId | None = None) -> bytes:
+        """Lock ``amount`` for the peer until ``expiry`` (L1 time) against ``hashlock``; return
+        the lock id once the state holding the lock is signed by both."""
+        ch = self._channel(channel_id)
+        op = AddLock(lock_id=lock_id or os.urandom(16), asset=asset or ch.allocation.assets[0], amount=amount,
+                     hashlock=hashlock, expiry=expiry)
+        await self._propose(channel_id, op)
+        return op.lock_id
+
+    async def fulfill_lock(self, channel_id: ChannelId, lock_id: bytes, preimage: bytes) -> Version:
+        """Claim a lock paying us with its preimage. The secret is stored first: if the peer
+        does not settle in time, the node claims the lock on the L1 before its expiry."""
+        return await self._propose(channel_id, FulfillLock(lock_id=lock_id, preimage=preimage))
+
+    async def fail_lock(self, channel_id: ChannelId, lock_id: bytes, *, reason: int = 0) -> Version:
+        """Give a lock back to its payer (as payee at any time; as payer once it expired)."""
+        return await self._propose(channel_id, FailLock(lock_id=lock_id, reason=reason))
+
+    async def move(self, channel_id: ChannelId, payload: bytes, *, move_id: bytes | None = None) -> Version:
+        """Play an app move; return the version of the state that carries it."""
+        return await self._propose(channel_id, AppMove(move_id=move_id or os.urandom(16), payload=payload))
+
+    async def _propose(self, channel_id: ChannelId, op: Operation) -> Version:
+        self._channel(channel_id)
+        waiter = Waiter()
+        self.engine.payment_waiters[op.key] = waiter
+        try:
+            await self._inputs.send(CoreItem(channel_id=channel_id, input=ins.ActionPropose(operation=op),
+                                             waiter=waiter))
+            return Version(await waiter.wait())
+        finally:
+            self.engine.payment_waiters.pop(op.key, None)
 
     def payment_status(self, payment_id: bytes) -> str:
         """``sent``, ``failed``, or ``unknown`` (never seen, or still in flight)."""
@@ -572,6 +607,8 @@ class Node:
             await ledger.refute(key, params, effect.signed)
         elif isinstance(effect, fx.SubmitWithdraw):
             await ledger.withdraw(key, params)
+        elif isinstance(effect, fx.SubmitSecret):
+            await ledger.register_secret(key, effect.preimage)
 
     async def _watch_chain(self) -> None:
         after = self.engine.cursor

@@ -19,11 +19,11 @@ from ..wire import decode_message, encode_message
 from ..wire.fields import KINDS
 
 # 2 appended ``retries`` and ``funding_since``; 3 stores update operations instead of payments
-# (queue, pending, abandoned). Records of versions 1 and 2 still load: their payments are
-# payment operations.
+# (queue, pending, abandoned) and appends the known lock ``preimages``. Records of versions 1
+# and 2 still load: their payments are payment operations.
 RECORD_VERSION = 3
 MAX_RECORD = 4 * 1024 * 1024
-_FIELDS = {1: 20, 2: 22, 3: 22}
+_FIELDS = {1: 20, 2: 22, 3: 23}
 _ops_to, _ops_from = KINDS["operations"]
 _payments_from = KINDS["payments"][1]
 
@@ -46,7 +46,8 @@ def channel_to_bytes(ch: Channel) -> bytes:
                    ch.latest_proposer, pending, _ops_to(ch.queue), ch.highest_signed, ch.highest_signed_digest,
                    ch.yielded, ch.closing_requested, list(ch.holdings), ch.deadline, ch.concluded, ch.submitted_at,
                    ch.registered_version, list(ch.deposited), ch.final_signed,
-                   [[v, _ops_to(ops)] for v, ops in ch.abandoned], ch.retries, ch.funding_since],
+                   [[v, _ops_to(ops)] for v, ops in ch.abandoned], ch.retries, ch.funding_since,
+                   [[lock_id, preimage] for lock_id, preimage in ch.preimages]],
                   validate=False)
     if len(data) > MAX_RECORD:
         raise RecordTooLarge(f"channel {ch.channel_id.hex()[:12]}: a record of {len(data)} bytes exceeds "
@@ -59,6 +60,7 @@ def channel_from_bytes(data: bytes) -> Channel:
     if not isinstance(f, list) or not f or _FIELDS.get(f[0]) != len(f):
         raise DecodeError("not a channel record of a known version")
     extra: list[Any] = f[20:] if f[0] >= 2 else [0, None]
+    secrets = f[22] if f[0] >= 3 else []
     ops_from = _ops_from if f[0] >= 3 else _payments_from
     try:
         params = ChannelParams.from_fields(f[1])
@@ -76,7 +78,8 @@ def channel_from_bytes(data: bytes) -> Channel:
                        submitted_at=f[15], registered_version=f[16],
                        deposited=tuple(f[17]), final_signed=f[18],
                        abandoned=tuple((v, ops_from(ops)) for v, ops in f[19]),
-                       retries=extra[0], funding_since=extra[1])
+                       retries=extra[0], funding_since=extra[1],
+                       preimages=tuple((bytes(lock_id), bytes(preimage)) for lock_id, preimage in secrets))
     except (ValueError, TypeError, IndexError) as exc:
         raise DecodeError(f"corrupt channel record: {exc}") from None
 

@@ -172,3 +172,43 @@ def _forge(pair: CorePair, *, proposer: int, operation: object) -> UpdateProposa
     decoded = decode_message(encode_message(msg))  # through the real wire encoding
     assert isinstance(decoded, UpdateProposal)
     return decoded
+
+
+def test_a_payee_with_the_secret_goes_on_chain_before_the_expiry() -> None:
+    pair = CorePair((100, 100))
+    pair.propose(0, lock(b"l1", expiry=1_000))
+    pair.deliver_all()
+    pair.propose(1, FulfillLock(lock_id=b"l1", preimage=SECRET))  # alice never answers
+    pair.sides[0].inbox.clear()
+    margin = pair.sides[1].env.lock_margin
+    pair.now = 1_000 - margin - 1
+    assert not pair.apply(1, ins.Tick())
+    pair.now = 1_000 - margin
+    out = pair.apply(1, ins.Tick())
+    assert pair.channel(1).phase.value == "disputed"
+    assert fx.SubmitSecret(preimage=SECRET) in out
+    assert any(isinstance(e, fx.SubmitRegister) and e.signed.state.allocation.locks for e in out)
+    record = channel_to_bytes(pair.channel(1))
+    assert channel_from_bytes(record).preimages == ((b"l1", SECRET),), "the secret survives a restart"
+
+
+def test_a_payer_goes_on_chain_once_an_unfailed_lock_has_expired() -> None:
+    pair = CorePair((100, 100))
+    pair.propose(0, lock(b"l1", expiry=1_000))
+    pair.deliver_all()
+    margin = pair.sides[0].env.lock_margin
+    pair.now = 1_000 + margin - 1
+    assert not [e for e in pair.apply(0, ins.Tick()) if isinstance(e, fx.SubmitRegister)]
+    pair.now = 1_000 + margin
+    out = pair.apply(0, ins.Tick())
+    assert any(isinstance(e, fx.SubmitRegister) for e in out) and not pair.notified(0, fx.SubmitSecret)
+
+
+def test_secrets_go_to_the_l1_when_the_peer_registers() -> None:
+    pair = CorePair((100, 100))
+    pair.propose(0, lock(b"l1", expiry=1_000))
+    pair.deliver_all()
+    pair.propose(1, FulfillLock(lock_id=b"l1", preimage=SECRET))
+    pair.sides[0].inbox.clear()
+    out = pair.apply(1, ins.ChainRegistered(signed=pair.channel(1).latest, deadline=500))
+    assert fx.SubmitSecret(preimage=SECRET) in out
