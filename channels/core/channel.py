@@ -725,8 +725,24 @@ def _on_reestablish(ch: Channel, inp: ins.ReceiveReestablish, now: int, env: Env
         out.append(fx.Send(message=Countersign(channel_id=ch.channel_id, version=ch.version,
                                                signature=ch.latest.signatures[ch.me])))
     if ch.pending is not None and ch.pending.version > theirs:
-        out.append(fx.Send(message=ch.pending.message))
+        # The peer does not hold our proposal signed: safe to rebuild it if time broke it.
+        ch, rebuilt = _revalidate_pending(ch, now, env)
+        out += rebuilt or ([fx.Send(message=ch.pending.message)] if ch.pending is not None else [])
     return ch, out
+
+
+def _revalidate_pending(ch: Channel, now: int, env: Env) -> Step:
+    """Before retransmitting our proposal: if time made one of its operations invalid (a lock
+    that expired in flight), the peer will never countersign it. Abandon it and propose
+    again without that operation, which fails alone; else we would resend it forever."""
+    if ch.pending is None or ch.pending.kind is not PendingKind.UPDATE:
+        return ch, []
+    try:
+        apply_operations(ch.latest.state, ch.pending.operations, params=ch.params, proposer=ch.me,
+                         version=ch.pending.version, now=now, env=env)
+    except InvalidTransition:
+        return _maybe_propose(_abandon_pending(ch), env, now)
+    return ch, []
 
 
 def _on_deposited(ch: Channel, inp: ins.ChainDeposited, now: int, env: Env) -> Step:

@@ -6,6 +6,8 @@ drain every queue and both sides must agree to the unit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -14,7 +16,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from channels.core import effects as fx
 from channels.core import inputs as ins
 from channels.core.channel import Phase, verify_signed
-from channels.errors import DecodeError, InsufficientFunds, LocalProtocolError
+from channels.core.ids import NATIVE
+from channels.core.ops import AddLock, FailLock, FulfillLock, hash_preimage
+from channels.errors import DecodeError, InsufficientFunds, InvalidTransition, LocalProtocolError, QueueFull
 from channels.testing import CorePair, receive_input
 from channels.wire import decode_message
 
@@ -160,6 +164,103 @@ class HostileLink(RuleBasedStateMachine):
 
 HostileLink.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
 TestHostileLink = HostileLink.TestCase
+
+
+SECRETS = [bytes([n]) * 32 for n in range(1, 9)]
+
+
+class MixedOperations(HostileLink):
+    """The same hostile link with hash-time locks added, fulfilled, failed and expired
+    between the payments. Extra invariants: balances plus locks are conserved, and a lock
+    is settled at most once; at the end every balance is explained by the payments and
+    the locks that were fulfilled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locks: dict[bytes, tuple[int, int, bytes]] = {}  # lock id -> (payer, amount, secret)
+        self.counter = 0
+
+    @rule(side=st.integers(0, 1), amount=st.integers(1, 80), secret=st.sampled_from(SECRETS),
+          ttl=st.integers(1, 50))
+    def add_lock(self, side: int, amount: int, secret: bytes, ttl: int) -> None:
+        self.counter += 1
+        lock_id = b"L%d" % self.counter
+        op = AddLock(lock_id=lock_id, asset=NATIVE, amount=amount, hashlock=hash_preimage(secret),
+                     expiry=self.pair.now + ttl)
+        try:
+            self.pair.propose(side, op)
+        except (InvalidTransition, LocalProtocolError, QueueFull):
+            return
+        self.locks[lock_id] = (side, amount, secret)
+
+    def _settle(self, side: int, index: int, make: Callable[[bytes, bytes], object]) -> None:
+        mine = [lk for lk in self.pair.channel(side).allocation.locks if lk.payee == side]
+        if not mine:
+            return
+        lk = mine[index % len(mine)]
+        try:
+            self.pair.propose(side, make(lk.lock_id, self.locks[lk.lock_id][2]))
+        except (InvalidTransition, LocalProtocolError):
+            pass  # already being settled, or the channel is closing
+
+    @rule(side=st.integers(0, 1), index=st.integers(0, 100))
+    def fulfill(self, side: int, index: int) -> None:
+        self._settle(side, index, lambda lock_id, secret: FulfillLock(lock_id=lock_id, preimage=secret))
+
+    @rule(side=st.integers(0, 1), index=st.integers(0, 100))
+    def fail(self, side: int, index: int) -> None:
+        self._settle(side, index, lambda lock_id, secret: FailLock(lock_id=lock_id, reason=1))
+
+    @rule(seconds=st.integers(1, 30), side=st.integers(0, 1))
+    def expire(self, seconds: int, side: int) -> None:
+        """Time passes; the payer takes back what expired (the payee agrees by its own clock)."""
+        self.pair.now += seconds
+        for lk in self.pair.channel(side).allocation.locks:
+            if lk.payer == side and lk.expiry <= self.pair.now:
+                try:
+                    self.pair.propose(side, FailLock(lock_id=lk.lock_id))
+                except (InvalidTransition, LocalProtocolError):
+                    pass
+
+    @rule(side=st.integers(0, 1), chance=st.integers(0, 9))
+    def close(self, side: int, chance: int) -> None:
+        return  # a close needs a state without locks: not part of this machine
+
+    @invariant()
+    def each_lock_settles_once(self) -> None:
+        for i in (0, 1):
+            settled = [e.lock.lock_id for e in self.pair.notified(i, fx.NotifyLockSettled)]
+            assert len(settled) == len(set(settled)), "a lock is settled at most once"
+
+    def teardown(self) -> None:
+        pair = self.pair
+        for _ in range(20):
+            pair.reconnect()
+            pair.deliver_all()
+            if not any(pair.channel(i).queue or pair.channel(i).pending for i in (0, 1)):
+                break
+        a, b = pair.channel(0), pair.channel(1)
+        assert a.latest == b.latest and not (a.queue or a.pending or b.queue or b.pending)
+        done = {e.key for i in (0, 1) for e in pair.notified(i, fx.NotifyOpDone)}
+        sent = {e.payment_id for i in (0, 1) for e in pair.notified(i, fx.NotifyPaymentSent)}
+        # What went from side 0 to side 1, by payments and by fulfilled locks; failed locks moved nothing.
+        paid = sum(amt if s == 0 else -amt for pid, (s, amt) in self.amounts.items() if pid in sent)
+        for lock_id, (payer, amount, _secret) in self.locks.items():
+            held = any(lk.lock_id == lock_id for lk in a.allocation.locks)
+            if b"fulfill/" + lock_id in done or (not held and _fulfilled_by_peer(pair, lock_id)):
+                assert not held, "a fulfilled lock is gone from the state"
+                paid += amount if payer == 0 else -amount
+        held = [sum(lk.amount for lk in a.allocation.locks if lk.payer == i) for i in (0, 1)]
+        assert pair.balances(0) == (DEPOSITS[0] - paid - held[0], DEPOSITS[1] + paid - held[1])
+
+
+def _fulfilled_by_peer(pair: CorePair, lock_id: bytes) -> bool:
+    return any(e.lock.lock_id == lock_id and isinstance(e.operation, FulfillLock)
+               for i in (0, 1) for e in pair.notified(i, fx.NotifyLockSettled))
+
+
+MixedOperations.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+TestMixedOperations = MixedOperations.TestCase
 
 
 @pytest.mark.slow
