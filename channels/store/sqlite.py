@@ -9,6 +9,9 @@ already signed. Other steps (a countersignature received, a chain cursor moved)
 commit with ``synchronous=NORMAL``: an OS crash may roll back the last of those,
 which the protocol recovers from (the peer retransmits on reestablish, chain
 events replay idempotently), and it saves an fsync per payment.
+
+The schema carries a version (``meta.schema_version``); opening an older file migrates it
+forward in one transaction, and a file from a newer version is refused (``migrations``).
 """
 
 from __future__ import annotations
@@ -21,20 +24,8 @@ from pathlib import Path
 from ..core.channel import Channel
 from ..core.ids import ChannelId
 from ..errors import ChannelsError, StorageError
+from .migrations import SCHEMA_VERSION, migrate
 from .records import channel_from_bytes, channel_to_bytes
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS channels (
-    channel_id BLOB PRIMARY KEY, peer_id TEXT NOT NULL, record BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS peers (
-    peer_id TEXT PRIMARY KEY, l1_address BLOB NOT NULL, addresses TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS payments (
-    payment_id BLOB PRIMARY KEY, channel_id BLOB NOT NULL, direction TEXT NOT NULL,
-    asset TEXT NOT NULL, amount INTEGER NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS quarantine (
-    channel_id BLOB PRIMARY KEY, peer_id TEXT NOT NULL, record BLOB NOT NULL, reason TEXT NOT NULL);
-"""
 
 
 def _amount_to_db(amount: int) -> bytes:
@@ -43,7 +34,8 @@ def _amount_to_db(amount: int) -> bytes:
     An SQLite INTEGER holds only signed 64 bits (a payment of 2**63 raised
     ``OverflowError`` and killed the payee: a free, repeatable crash), and numeric
     text in an INTEGER column is silently turned into a lossy REAL. A BLOB is
-    stored as given. Rows written by 0.1.0 hold plain integers and still read."""
+    stored as given. Rows written by 0.1.0 held plain integers: the schema 2
+    migration rewrites them, and the reader still takes an integer."""
     return str(amount).encode()
 
 
@@ -55,13 +47,26 @@ class Store:
     """A SQLite database in the node's data directory. Not thread-safe: one engine owns it."""
 
     def __init__(self, path: Path | str) -> None:
+        """Open (or create) the store at ``path``, migrating an older schema forward.
+
+        Raises ``StorageError`` for a file that is not a node store or was written by a
+        newer version (see ``migrations``); either is left as it was."""
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the store at {path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            #: the schema version the file had when opened (0: new; 1: written by 0.1.0)
+            self.opened_at_version = migrate(self._db, path)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StorageError(f"cannot open the store at {path}: {exc}") from None
+        except BaseException:
+            self._db.close()
+            raise
+        self.schema_version = SCHEMA_VERSION
         self._in_tx = False
         self._durable = True
 
