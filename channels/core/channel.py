@@ -42,7 +42,7 @@ from .messages import (
     UpdateProposal,
     UpdateReject,
 )
-from .ops import AddLock, FailLock, FulfillLock, Operation, Payment, apply_operation
+from .ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment, apply_operation, hash_preimage
 from .state import Allocation, ChannelParams, Lock, SignedState, State
 
 MAX_BATCH = 256  # operations per update: a payment is ~180 bytes, so a frame stays under the 64 KiB cap
@@ -130,6 +130,9 @@ class Channel:
     # (lock id, preimage) of locks paying us whose secret we know: kept until the lock leaves
     # the state signed by both, so we can still claim it on chain if the peer stops answering.
     preimages: tuple[tuple[bytes, bytes], ...] = ()
+    # The state the L1 holds when a move was forced on chain after ``latest`` (signed by its
+    # mover only); moves in the dispute follow it.
+    forced: SignedState | None = None
 
     @property
     def peer(self) -> int:
@@ -448,9 +451,12 @@ def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
 
 def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step:
     """Queue a lock, lock settlement or app move, after checking it applies to the state
-    our queue leads to (an operation that cannot apply is refused now, not signed later)."""
+    our queue leads to (an operation that cannot apply is refused now, not signed later).
+    In a dispute an app move goes to the L1 instead (``progress``)."""
     if isinstance(inp.operation, Payment):
         raise LocalProtocolError("payments go through ActionPay")
+    if ch.phase is Phase.DISPUTED and isinstance(inp.operation, AppMove):
+        return _progress(ch, inp.operation, now, env)
     app = env.apps.get(ch.params.app_id)
     state = ch.latest.state
     try:
@@ -481,6 +487,76 @@ def _queue(ch: Channel, op: Operation, now: int, env: Env) -> Step:
         raise LocalProtocolError(f"the peer left {MAX_ABANDONED} of our signed updates unanswered; "
                                  "close the channel (close --force)")
     return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, op)), env, now)
+
+
+def _progress(ch: Channel, move: AppMove, now: int, env: Env) -> Step:
+    """Force our move on chain: the dispute's current state plus the move, signed by us alone."""
+    if ch.deadline is not None and now >= ch.deadline:
+        raise LocalProtocolError("the challenge window has ended; no move can be forced any more")
+    held = ch.forced or ch.latest
+    if ch.registered_version is None or held.state.version < ch.registered_version:
+        raise LocalProtocolError("the L1 holds a newer state than ours; wait for the dispute to settle")
+    app = env.apps.get(ch.params.app_id)
+    try:
+        moved = app.apply_move(ch.params, held.state, move.payload, ch.me)
+    except InvalidTransition as exc:
+        raise InvalidTransition(f"move refused: {exc}") from None
+    nxt = attrs.evolve(moved, version=Version(held.state.version + 1))
+    ch, sig = _sign(ch, nxt, env)
+    forced = SignedState(state=nxt, signatures=_one_signature(ch, sig))
+    return attrs.evolve(ch, forced=forced, submitted_at=now), [
+        fx.SubmitProgress(signed_prev=held, next_state=nxt, mover=ch.me, signature=sig),
+        fx.NotifyOpDone(key=move.key, operation=move, version=nxt.version)]  # signed and sent to the L1
+
+
+def _on_checkpoint(ch: Channel, inp: ins.ActionCheckpoint, now: int, env: Env) -> Step:
+    if ch.phase is not Phase.OPEN:
+        raise LocalProtocolError(f"channel is {ch.phase.value}; only an open channel is checkpointed")
+    return ch, [fx.SubmitCheckpoint(signed=ch.latest)]
+
+
+def _on_progressed(ch: Channel, inp: ins.ChainProgressed, now: int, env: Env) -> Step:
+    """A move forced on chain (by the peer, or ours confirmed). It carries the mover's
+    signature only; we accept it when that signature and the app's rules hold, and then
+    whoever's turn it is must answer on chain before the new deadline."""
+    if ch.phase is Phase.SETTLED:
+        return ch, []
+    signed, mover = inp.signed, inp.mover
+    prev = ch.forced if ch.forced is not None and ch.forced.state.version < signed.state.version else ch.latest
+    ok = (0 <= mover < len(ch.params.participants) and signed.state.channel_id == ch.channel_id
+          and _verify(ch, signed.state, mover, signed.signatures[mover], env))
+    if ok:
+        try:
+            env.apps.get(ch.params.app_id).validate_transition(ch.params, prev.state, signed.state, mover)
+        except InvalidTransition:
+            ok = mover == ch.me  # our own move, already checked when we made it
+    if not ok:
+        # The L1 checked the move; disagreeing means another rule set or a bad event source.
+        return ch, [fx.Reject(reason="forced move does not verify", action=fx.RejectAction.WARN)]
+    ch, failed = _fail_in_flight(ch, "the channel is in dispute")
+    ch = attrs.evolve(ch, phase=Phase.DISPUTED, forced=signed, deadline=inp.deadline,
+                      registered_version=signed.state.version, submitted_at=now)
+    turn = env.apps.get(ch.params.app_id).turn(ch.params, signed.state)
+    return ch, [*failed, fx.NotifyProgressed(state=signed.state, mover=mover, deadline=inp.deadline, turn=turn)]
+
+
+def _on_checkpointed(ch: Channel, inp: ins.ChainCheckpointed, now: int, env: Env) -> Step:
+    return ch, []  # a floor on the L1: nothing changes off-chain
+
+
+def _on_secret_registered(ch: Channel, inp: ins.ChainSecretRegistered, now: int, env: Env) -> Step:
+    """The secret of a lock we pay became public on the L1: report it (a forwarder claims
+    upstream with it); as payee, keep it to claim ours."""
+    hashed = hash_preimage(inp.preimage)
+    out: list[fx.Effect] = []
+    for lk in ch.allocation.locks:
+        if lk.hashlock != hashed:
+            continue
+        if lk.payer == ch.me:
+            out.append(fx.NotifySecretLearned(lock=lk, preimage=inp.preimage, time=inp.time))
+        elif all(lock_id != lk.lock_id for lock_id, _ in ch.preimages):
+            ch = attrs.evolve(ch, preimages=(*ch.preimages, (lk.lock_id, inp.preimage)))
+    return ch, out
 
 
 def _on_cancel(ch: Channel, inp: ins.ActionCancelPay, now: int, env: Env) -> Step:
@@ -898,7 +974,9 @@ def _expire_funding(ch: Channel, now: int) -> Step:
 
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
-    ins.ActionPay: _on_pay, ins.ActionPropose: _on_propose, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
+    ins.ActionPay: _on_pay, ins.ActionPropose: _on_propose, ins.ActionCheckpoint: _on_checkpoint,
+    ins.ChainProgressed: _on_progressed, ins.ChainCheckpointed: _on_checkpointed,
+    ins.ChainSecretRegistered: _on_secret_registered, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
     ins.ActionForceClose: _on_force_close,
     ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept,
     ins.ReceiveDecline: _on_decline,

@@ -13,7 +13,7 @@ import attrs
 from .ids import AssetId, ChannelId, PaymentId, Version
 from .messages import ChannelMessage
 from .ops import AddLock, AppMove, FailLock, FulfillLock, Operation
-from .state import Lock, SignedState
+from .state import Lock, SignedState, State
 
 
 @attrs.frozen(kw_only=True)
@@ -46,6 +46,21 @@ class SubmitRefute:
 @attrs.frozen(kw_only=True)
 class SubmitWithdraw:
     channel_id: ChannelId
+
+
+@attrs.frozen(kw_only=True)
+class SubmitProgress:
+    """Force our move on chain: ``next_state`` follows ``signed_prev`` (what the L1 holds)."""
+
+    signed_prev: SignedState
+    next_state: State
+    mover: int
+    signature: bytes
+
+
+@attrs.frozen(kw_only=True)
+class SubmitCheckpoint:
+    signed: SignedState
 
 
 @attrs.frozen(kw_only=True)
@@ -127,6 +142,26 @@ class NotifyMoved:
 
 
 @attrs.frozen(kw_only=True)
+class NotifyProgressed:
+    """A move was forced on chain; ``turn`` must answer on chain before ``deadline``."""
+
+    state: State
+    mover: int
+    deadline: int
+    turn: int | None
+
+
+@attrs.frozen(kw_only=True)
+class NotifySecretLearned:
+    """The payee of one of our locks registered its preimage on the L1 (a forwarder claims
+    upstream with it)."""
+
+    lock: Lock
+    preimage: bytes
+    time: int
+
+
+@attrs.frozen(kw_only=True)
 class NotifyDisputed:
     version: Version
     deadline: int
@@ -159,7 +194,7 @@ class Reject:
 
 
 Effect = (Send | SubmitDeposit | SubmitConclude | SubmitRegister | SubmitRefute | SubmitWithdraw | SubmitSecret
-          | NotifyOpened
+          | SubmitProgress | SubmitCheckpoint | NotifyOpened | NotifyProgressed | NotifySecretLearned
           | NotifyPaymentSent | NotifyPaymentReceived | NotifyPaymentFailed | NotifyOpDone | NotifyOpFailed
           | NotifyLockAdded | NotifyLockSettled | NotifyMoved | NotifyDisputed | NotifyClosed
           | Reject)

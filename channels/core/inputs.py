@@ -118,6 +118,35 @@ class ChainRegistered:
 
 
 @attrs.frozen(kw_only=True)
+class ChainProgressed:
+    """A move was forced on chain: ``signed`` carries the mover's signature only."""
+
+    signed: SignedState
+    deadline: int
+    mover: int
+
+
+@attrs.frozen(kw_only=True)
+class ChainCheckpointed:
+    """A newer state signed by all was anchored on the L1 without closing."""
+
+    signed: SignedState
+
+
+@attrs.frozen(kw_only=True)
+class ChainSecretRegistered:
+    """A preimage entered the L1's secret registry at L1 time ``time``."""
+
+    preimage: bytes
+    time: int
+
+
+@attrs.frozen(kw_only=True)
+class ActionCheckpoint:
+    """Anchor our latest state on the L1 (a floor for any later registration)."""
+
+
+@attrs.frozen(kw_only=True)
 class ChainConcluded:
     version: Version
 
@@ -132,10 +161,11 @@ class Tick:
     """Time passed; ``now`` (L1 time) is given to every transition anyway."""
 
 
-Input = (ActionPay | ActionPropose | ActionCancelPay | ActionClose | ActionForceClose | ActionReconnect | ActionResync
-         | ReceiveAccept | ReceiveDecline
+Input = (ActionPay | ActionPropose | ActionCheckpoint | ActionCancelPay | ActionClose | ActionForceClose
+         | ActionReconnect | ActionResync | ReceiveAccept | ReceiveDecline
          | ReceiveUpdate | ReceiveClose | ReceiveCountersign | ReceiveReject | ReceiveReestablish
-         | ChainDeposited | ChainRegistered | ChainConcluded | ChainWithdrawn | Tick)
+         | ChainDeposited | ChainRegistered | ChainProgressed | ChainCheckpointed | ChainSecretRegistered
+         | ChainConcluded | ChainWithdrawn | Tick)
 
 
 _BY_MESSAGE: dict[type, type] = {

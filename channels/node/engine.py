@@ -20,6 +20,7 @@ from ..core import inputs as ins
 from ..core.channel import Channel, Env, Phase, accept_channel, transition
 from ..core.ids import ChannelId
 from ..core.messages import ChannelDecline, ChannelProposal
+from ..core.ops import hash_preimage
 from ..errors import ChannelsError, LocalProtocolError, RemoteProtocolError, StorageError
 from ..store import Store
 from ..wire import encode_message
@@ -253,6 +254,14 @@ class Engine:
                             peer = owner(item.channel_id)
                             new, effects = transition(ch, item.input, now=now, env=self.env)
                             run(item.channel_id, peer, new, effects)
+                    elif isinstance(item.input, ins.ChainSecretRegistered):
+                        # A secret concerns every unsettled channel holding a lock on its hash.
+                        hashed = hash_preimage(item.input.preimage)
+                        for cid in sorted(self.active):
+                            ch = current(cid)
+                            if ch is not None and any(lk.hashlock == hashed for lk in ch.allocation.locks):
+                                new, effects = transition(ch, item.input, now=now, env=self.env)
+                                run(cid, owner(cid), new, effects)
                 elif isinstance(item, TickItem):
                     now = self.now = max(self.now, item.now)
                     # Only unsettled channels: idle cost follows active work, not history.
@@ -378,7 +387,7 @@ class Engine:
         if isinstance(e, fx.Send):
             out.sends.append((peer, encode_message(e.message)))
         elif isinstance(e, (fx.SubmitDeposit, fx.SubmitConclude, fx.SubmitRegister, fx.SubmitRefute,
-                            fx.SubmitWithdraw, fx.SubmitSecret)):
+                            fx.SubmitWithdraw, fx.SubmitSecret, fx.SubmitProgress, fx.SubmitCheckpoint)):
             out.submits.append((ch, e))
         elif isinstance(e, fx.NotifyPaymentSent):
             waiter = self.payment_waiters.get(e.payment_id)

@@ -22,6 +22,7 @@ from ..chain.base import ChainEvent, ChannelOnChain, Ledger
 from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 from ..core import effects as fx
 from ..core import inputs as ins
+from ..core.app import DEFAULT_APPS, AppRegistry
 from ..core.channel import Channel, Env, Phase, propose_channel
 from ..core.ids import NATIVE, Address, AssetId, ChannelId, PaymentId, Version
 from ..core.messages import (
@@ -87,8 +88,14 @@ def event_input(ev: ChainEvent, me: Address) -> ins.Input | None:
     if ev.kind == "Deposited":
         return ins.ChainDeposited(asset=AssetId(str(d["asset"])), holdings=int(d["holdings"]),
                                   amount=int(d["amount"]), ours=d["depositor"] == me)
-    if ev.kind in ("Registered", "Refuted", "Progressed"):
+    if ev.kind in ("Registered", "Refuted"):
         return ins.ChainRegistered(signed=d["state"], deadline=int(d["deadline"]))
+    if ev.kind == "Progressed":
+        return ins.ChainProgressed(signed=d["state"], deadline=int(d["deadline"]), mover=int(d["mover"]))
+    if ev.kind == "Checkpointed":
+        return ins.ChainCheckpointed(signed=d["state"])
+    if ev.kind == "SecretRegistered":
+        return ins.ChainSecretRegistered(preimage=bytes(d["preimage"]), time=int(d["time"]))
     if ev.kind == "Concluded":
         return ins.ChainConcluded(version=Version(int(d["version"])))
     if ev.kind == "Withdrawn":
@@ -113,7 +120,7 @@ class Node:
     """A channel peer. Create with ``Node.open``; every method is safe to call concurrently."""
 
     def __init__(self, config: NodeConfig, ledger: Ledger, transport: Transport, l1_key: DevnetKey,
-                 store: Store, nursery: trio.Nursery, *, chain_id: int) -> None:
+                 store: Store, nursery: trio.Nursery, *, chain_id: int, apps: AppRegistry = DEFAULT_APPS) -> None:
         self.config = config
         self.ledger = ledger
         self.transport = transport
@@ -121,7 +128,7 @@ class Node:
         self.store = store
         self.chain_id = chain_id  # resolved by ``open``: a remote ledger knows it only after a call
         self.adjudicator: bytes = bytes(getattr(ledger, "adjudicator", ADJUDICATOR))
-        self.engine = Engine(store, Env(scheme=DevnetScheme(), signer=l1_key,
+        self.engine = Engine(store, Env(scheme=DevnetScheme(), signer=l1_key, apps=apps,
                                         funding_timeout=config.funding_timeout))
         self.block_time = 1.0  # seconds per L1 block; read from the ledger by ``open``
         self._nursery = nursery
@@ -142,10 +149,11 @@ class Node:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, config: NodeConfig, *, ledger: Ledger,
-                   transport: Transport | None = None) -> AsyncIterator["Node"]:
+    async def open(cls, config: NodeConfig, *, ledger: Ledger, transport: Transport | None = None,
+                   apps: AppRegistry = DEFAULT_APPS) -> AsyncIterator["Node"]:
         """Run a node until the block exits. Without ``transport`` a libp2p host is
-        started on ``config.listen`` with the identity stored in the data dir."""
+        started on ``config.listen`` with the identity stored in the data dir. ``apps``
+        are the channel apps (games) this node plays; the L1 must know the same rules."""
         config.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config.data_dir, 0o700)
         l1_key = DevnetKey(load_or_create_key(config.l1_key_path))
@@ -154,7 +162,7 @@ class Node:
         store.prune_peers()
         try:
             async with _open_transport(config, transport) as net, trio.open_nursery() as nursery:
-                node = cls(config, ledger, net, l1_key, store, nursery, chain_id=chain_id)
+                node = cls(config, ledger, net, l1_key, store, nursery, chain_id=chain_id, apps=apps)
                 node.block_time = await _block_time(ledger)
                 for cid, peer, reason in store.quarantined():
                     log.error("channel %s (peer %s) has an unreadable record, set aside in the quarantine table: "
@@ -197,7 +205,7 @@ class Node:
 
     async def open_channel(self, peer_id: str, amount: int, *, asset: AssetId = NATIVE,
                            peer_amount: int = 0, challenge_duration: int | None = None,
-                           timeout: float = 60.0) -> ChannelId:
+                           app_id: str = "payment", timeout: float = 60.0) -> ChannelId:
         """Propose a channel funded with ``amount`` (and ``peer_amount`` by the peer);
         return its id once both deposits are seen on the L1."""
         if amount < 0 or peer_amount < 0 or amount + peer_amount <= 0:
@@ -215,7 +223,7 @@ class Node:
         params = ChannelParams(chain_id=self.chain_id, adjudicator=self.adjudicator,
                                participants=(self.l1_address, Address(peer.l1_address)),
                                challenge_duration=duration,
-                               nonce=os.urandom(32))
+                               nonce=os.urandom(32), app_id=app_id)
         allocation = Allocation(assets=(asset,), balances=((amount, peer_amount),))
         channel, effects = propose_channel(params, allocation, env=self.engine.env)
         waiter = Waiter()
@@ -275,6 +283,12 @@ class Node:
     async def move(self, channel_id: ChannelId, payload: bytes, *, move_id: bytes | None = None) -> Version:
         """Play an app move; return the version of the state that carries it."""
         return await self._propose(channel_id, AppMove(move_id=move_id or os.urandom(16), payload=payload))
+
+    async def checkpoint(self, channel_id: ChannelId) -> None:
+        """Anchor the latest state on the L1: a registration can never go below it."""
+        waiter = Waiter()
+        await self._inputs.send(CoreItem(channel_id=channel_id, input=ins.ActionCheckpoint(), waiter=waiter))
+        await waiter.wait()
 
     async def _propose(self, channel_id: ChannelId, op: Operation) -> Version:
         self._channel(channel_id)
@@ -609,13 +623,17 @@ class Node:
             await ledger.withdraw(key, params)
         elif isinstance(effect, fx.SubmitSecret):
             await ledger.register_secret(key, effect.preimage)
+        elif isinstance(effect, fx.SubmitProgress):
+            await ledger.progress(key, params, effect.signed_prev, effect.next_state, effect.mover, effect.signature)
+        elif isinstance(effect, fx.SubmitCheckpoint):
+            await ledger.checkpoint(key, params, effect.signed)
 
     async def _watch_chain(self) -> None:
         after = self.engine.cursor
         while True:
             try:
                 async for ev in self.ledger.events(after=after):
-                    inp = event_input(ev, self.l1_address) if ev.channel_id is not None else None
+                    inp = event_input(ev, self.l1_address)
                     await self._inputs.send(ChainItem(cursor=ev.cursor, channel_id=ev.channel_id, input=inp))
                     after = ev.cursor
                 return
