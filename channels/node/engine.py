@@ -23,11 +23,13 @@ from ..core.messages import ChannelDecline, ChannelProposal
 from ..core.ops import hash_preimage
 from ..errors import ChannelsError, LocalProtocolError, RemoteProtocolError, StorageError
 from ..store import Store
+from ..store.records import submission_to_bytes
 from ..wire import encode_message
 
 log = logging.getLogger("channels.node.engine")
 
 RESYNC_AFTER = 1.0  # seconds an update may wait for an answer before we re-send it
+MAX_OUTBOX_FRAMES = 4096  # frames kept per peer in the outbox while it is away (the oldest go first)
 
 
 class Waiter:
@@ -113,6 +115,8 @@ class Outgoing:
     rejects: list[tuple[str, fx.Reject]] = attrs.Factory(list)
     notices: list[tuple[ChannelId, fx.Effect]] = attrs.Factory(list)
     opened: list[ChannelId] = attrs.Factory(list)
+    send_seqs: list[int] = attrs.Factory(list)  # outbox sequence number of each of ``sends``
+    submit_seqs: list[int] = attrs.Factory(list)  # outbox sequence number of each of ``submits``
 
 
 class OperationFailed(ChannelsError):
@@ -142,6 +146,12 @@ class Engine:
         self.open_waiters: dict[ChannelId, list[Waiter]] = {}
         self.changed = trio.Event()  # set (and replaced) after every committed batch
         self.active: set[ChannelId] = {cid for cid, ch in self.channels.items() if ch.phase is not Phase.SETTLED}
+        # The durable outbox (proto/02 section 6.3): what links and the submitter report as
+        # sent is deleted by the next step's transaction.
+        self.sent_upto: dict[str, int] = {}
+        self.l1_done: list[int] = []
+        self._outbox_count: dict[str, int] = {p: len(store.outbox_frames(p, limit=MAX_OUTBOX_FRAMES + 1))
+                                              for p in store.outbox_peers()}
         self._by_peer: dict[str, set[ChannelId]] = {}
         for cid, peer in self.peer_of.items():
             self._by_peer.setdefault(peer, set()).add(cid)
@@ -182,7 +192,8 @@ class Engine:
             out = Outgoing()
             for item in items:
                 one = self.step([item])
-                for name in ("sends", "submits", "wakeups", "rejects", "notices", "opened"):
+                for name in ("sends", "submits", "wakeups", "rejects", "notices", "opened", "send_seqs",
+                             "submit_seqs"):
                     getattr(out, name).extend(getattr(one, name))
             return out
 
@@ -297,6 +308,8 @@ class Engine:
         # Signed something new? Then the commit must survive power loss (never sign twice).
         durable = any(cid not in self.channels or ch.highest_signed > self.channels[cid].highest_signed
                       for cid, ch in staged.items())
+        sent, self.sent_upto = self.sent_upto, {}
+        done, self.l1_done = self.l1_done, []
         try:
             with self.store.transaction(durable=durable):
                 for cid, ch in staged.items():
@@ -305,9 +318,29 @@ class Engine:
                     self.store.record_payment(*row)
                 for peer_id, (l1_address, addresses) in peer_rows.items():
                     self.store.save_peer(peer_id, l1_address, addresses)
+                # Persist, then send: the frames and L1 submissions this step decided are
+                # stored with the states they follow from, and sent from there.
+                out.send_seqs = [self.store.outbox_add(peer, frame) for peer, frame in out.sends]
+                out.submit_seqs = [self.store.l1_add(ch.channel_id, submission_to_bytes(e)) for ch, e in out.submits]
+                for peer, upto in sent.items():
+                    self.store.outbox_sent(peer, upto)
+                self.store.l1_done(done)
+                for peer, _ in out.sends:
+                    self._outbox_count[peer] = self._outbox_count.get(peer, 0) + 1
+                    if self._outbox_count[peer] > 2 * MAX_OUTBOX_FRAMES:
+                        # A peer that never comes back: its oldest frames go (reestablish
+                        # rebuilds what matters from the channel states).
+                        self.store.outbox_trim(peer, MAX_OUTBOX_FRAMES)
+                        self._outbox_count[peer] = MAX_OUTBOX_FRAMES
                 if cursor != self.cursor:
                     self.store.set_chain_cursor(cursor)
-        except StorageError as exc:
+        except BaseException as exc:
+            # Rolled back: what was reported sent is deleted by a later step instead.
+            for peer, upto in sent.items():
+                self.sent_upto[peer] = max(upto, self.sent_upto.get(peer, 0))
+            self.l1_done.extend(done)
+            if not isinstance(exc, StorageError):
+                raise
             # Fatal: the chain events of this batch are already consumed from the feed, so
             # carrying on would miss them. The node stops; a restart resumes from the stored
             # cursor and the stored channels, which this batch never touched.

@@ -59,25 +59,26 @@ class PeerLink:
 
     def __init__(self, peer_id: str, transport: Transport, init_frame: Callable[[], bytes],
                  on_up: Callable[[str], Awaitable[None]], reconnect_interval: float,
-                 addresses: Callable[[], list[str]] = list, persistent: Callable[[], bool] = lambda: True) -> None:
+                 addresses: Callable[[], list[str]] = list, persistent: Callable[[], bool] = lambda: True,
+                 backlog: Callable[[], list[tuple[int, bytes]]] = list,
+                 on_sent: Callable[[int], None] = lambda seq: None) -> None:
         self.peer_id = peer_id
+        self._backlog = backlog
+        self._on_sent = on_sent
         self._persistent = persistent
         self._addresses = addresses
         self._transport = transport
         self._init_frame = init_frame
         self._on_up = on_up
         self._interval = reconnect_interval
-        self._send, self._recv = trio.open_memory_channel[bytes](math.inf)
+        self._send, self._recv = trio.open_memory_channel[tuple[bytes, int]](math.inf)
         self.up = False
         self._kick = trio.Event()
         self._scope: trio.CancelScope | None = None  # the current connection's, while up
 
-    def send(self, frame: bytes) -> None:
-        """Queue a frame; while the link is down it is dropped instead.
-
-        Everything that matters is rebuilt from the stored channel state when the link
-        comes back (reestablish, resend of proposals and accepts), so an offline peer
-        cannot make this queue grow without bound."""
+    def send(self, frame: bytes, seq: int = 0) -> None:
+        """Queue a frame (``seq``: its row in the durable outbox); while the link is down it
+        is dropped here: the outbox keeps it, and it is sent from there once the link is up."""
         if not self.up:
             return
         if self._send.statistics().current_buffer_used >= MAX_QUEUED_FRAMES:
@@ -90,7 +91,7 @@ class PeerLink:
             if self._scope is not None:
                 self._scope.cancel()
             return
-        self._send.send_nowait(frame)
+        self._send.send_nowait((frame, seq))
 
     def kick(self) -> None:
         """Retry connecting now (the peer just showed up)."""
@@ -129,8 +130,15 @@ class PeerLink:
                     self._scope = nursery.cancel_scope
                     nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
                     nursery.start_soon(self._watch_stream, stream, nursery.cancel_scope)
-                    async for frame in self._recv:
+                    sent = 0
+                    for seq, frame in self._backlog():  # the durable outbox first: older frames
                         await stream.send(frame)
+                        self._on_sent(seq)
+                        sent = seq
+                    async for frame, seq in self._recv:
+                        await stream.send(frame)
+                        if seq > sent:
+                            self._on_sent(seq)
             except* ChannelsError as group:
                 log.info("link to %s broke: %s", self.peer_id, group.exceptions[0])
             finally:

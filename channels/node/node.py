@@ -34,9 +34,11 @@ from ..core.state import Allocation, ChannelParams
 from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
 from ..keyfile import load_or_create_key
 from ..store import Store
+from ..store.records import submission_from_bytes
 from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
 from .config import NodeConfig
 from .engine import (
+    MAX_OUTBOX_FRAMES,
     ChainItem,
     CoreItem,
     Engine,
@@ -135,7 +137,8 @@ class Node:
         # Bounded: peers' readers wait when the engine falls behind (back-pressure), instead
         # of a flood of frames piling up in memory.
         self._inputs, self._input_recv = trio.open_memory_channel[Item](MAX_QUEUED_INPUTS)
-        self._submits, self._submit_recv = trio.open_memory_channel[tuple[Channel, fx.Effect]](MAX_QUEUED_SUBMITS)
+        self._submits, self._submit_recv = trio.open_memory_channel[tuple[Channel, fx.Effect, int]](
+            MAX_QUEUED_SUBMITS)
         self._links: dict[str, PeerLink] = {}
         self._peers: dict[str, PeerInfo] = {
             p: PeerInfo(addr, addrs) for p, (addr, addrs) in store.peers().items()}
@@ -170,6 +173,10 @@ class Node:
                 net.set_handler(PROTOCOL_CHANNEL, node._serve_stream)
                 await nursery.start(node._run_engine)
                 nursery.start_soon(node._run_submitter)
+                for seq, cid, blob in store.l1_pending():  # decided before a crash, maybe never sent
+                    ch = node.engine.channels.get(ChannelId(cid))
+                    if ch is not None:
+                        node._queue_submit(ch, submission_from_bytes(blob), seq)
                 nursery.start_soon(node._watch_chain)
                 nursery.start_soon(node._tick)
                 for peer in sorted(set(node.engine.peer_of.values())):
@@ -411,10 +418,17 @@ class Node:
         if link is None:
             link = PeerLink(peer_id, self.transport, self._init_frame, self._on_link_up,
                             self.config.reconnect_interval, addresses=lambda: self._peer_addresses(peer_id),
-                            persistent=lambda: self._worth_redialling(peer_id))
+                            persistent=lambda: self._worth_redialling(peer_id),
+                            backlog=lambda: self.store.outbox_frames(peer_id, limit=MAX_OUTBOX_FRAMES),
+                            on_sent=lambda seq: self._frame_sent(peer_id, seq))
             self._links[peer_id] = link
             self._nursery.start_soon(self._run_link, link)
         return link
+
+    def _frame_sent(self, peer_id: str, seq: int) -> None:
+        """A frame from the outbox reached the peer's stream: the next step deletes its row."""
+        sent = self.engine.sent_upto
+        sent[peer_id] = max(seq, sent.get(peer_id, 0))
 
     async def _run_link(self, link: PeerLink) -> None:
         try:
@@ -578,15 +592,10 @@ class Node:
                 except trio.WouldBlock:
                     break
             out = self.engine.step(items)
-            for peer, frame in out.sends:
-                self._link(peer).send(frame)
-            for submit in out.submits:
-                try:
-                    self._submits.send_nowait(submit)
-                except trio.WouldBlock:
-                    # The L1 is slow or away: every submission is resent by the core's ticks
-                    # until the L1 shows it, so dropping one here loses nothing.
-                    log.debug("L1 submission queue full; %s dropped", type(submit[1]).__name__)
+            for (peer, frame), seq in zip(out.sends, out.send_seqs, strict=True):
+                self._link(peer).send(frame, seq)
+            for (ch, effect), seq in zip(out.submits, out.submit_seqs, strict=True):
+                self._queue_submit(ch, effect, seq)
             for waiter, value, error in out.wakeups:
                 waiter.set(value, error)
             for peer, reject in out.rejects:
@@ -598,9 +607,18 @@ class Node:
                 level = logging.DEBUG if isinstance(notice, fx.NotifyPaymentReceived) else logging.INFO
                 log.log(level, "channel %s: %s", cid.hex()[:12], notice)
 
+    def _queue_submit(self, ch: Channel, effect: fx.Effect, seq: int) -> None:
+        try:
+            self._submits.send_nowait((ch, effect, seq))
+        except trio.WouldBlock:
+            # The L1 is slow or away: the outbox row stays and is sent after a restart, and
+            # the core's ticks resend every submission until the L1 shows it.
+            log.debug("L1 submission queue full; %s left in the outbox", type(effect).__name__)
+
     async def _run_submitter(self) -> None:
-        """Send L1 transactions; failures are logged and retried by the core's ticks."""
-        async for ch, effect in self._submit_recv:
+        """Send L1 transactions from the outbox, once each; failures are logged, and the
+        core's ticks resend until the L1 shows the result."""
+        async for ch, effect, seq in self._submit_recv:
             try:
                 await self._submit(ch, effect)
             except LedgerError as exc:
@@ -608,6 +626,7 @@ class Node:
                 log.log(level, "L1 %s for %s refused: %s", type(effect).__name__, ch.channel_id.hex()[:12], exc)
             except ChannelsError as exc:
                 log.warning("L1 %s failed: %s", type(effect).__name__, exc)
+            self.engine.l1_done.append(seq)
 
     async def _submit(self, ch: Channel, effect: fx.Effect) -> None:
         key, ledger, params = self.l1_key, self.ledger, ch.params

@@ -30,7 +30,7 @@ from ..errors import StorageError
 
 log = logging.getLogger("channels.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_KEY = "schema_version"
 # What a store of version 1 (0.1.0) has: a database that has ``meta`` but not the
 # rest is not a node store (the devnet's database, for one, has ``meta`` and ``channels``).
@@ -57,6 +57,17 @@ UPDATE payments SET amount = CAST(CAST(amount AS TEXT) AS BLOB) WHERE typeof(amo
 """
 
 
+# The durable outbox: frames for peers and L1 submissions, written in the transaction of the
+# step that decided them and deleted once sent (proto/02 section 6.3).
+_V3 = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, peer_id TEXT NOT NULL, frame BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_by_peer ON outbox (peer_id, seq);
+CREATE TABLE IF NOT EXISTS l1_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, channel_id BLOB NOT NULL, effect BLOB NOT NULL);
+"""
+
+
 @attrs.frozen
 class Step:
     """Migrates a database at version ``to - 1`` to version ``to``."""
@@ -78,6 +89,7 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 STEPS: tuple[Step, ...] = (
     Step(1, "the 0.1.0 tables: meta, channels, peers, payments", _script(_V1)),
     Step(2, "quarantine table; payment amounts as decimal BLOBs", _script(_V2)),
+    Step(3, "the durable outbox: frames for peers, L1 submissions", _script(_V3)),
 )
 assert [s.to for s in STEPS] == list(range(1, SCHEMA_VERSION + 1)), "one step per version, in order"
 

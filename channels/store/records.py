@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import effects as fx
 from ..core.channel import MAX_ABANDONED, MAX_QUEUE, Channel, Pending, PendingKind, Phase
 from ..core.ids import Version
 from ..core.messages import CloseProposal, UpdateProposal
-from ..core.state import ChannelParams, SignedState
+from ..core.state import ChannelParams, SignedState, State
 from ..encoding import decode, decode_record, encode
 from ..errors import ChannelsError, DecodeError
 from ..wire import decode_message, encode_message
@@ -82,6 +83,54 @@ def channel_from_bytes(data: bytes) -> Channel:
                        preimages=tuple((bytes(lock_id), bytes(preimage)) for lock_id, preimage in secrets))
     except (ValueError, TypeError, IndexError) as exc:
         raise DecodeError(f"corrupt channel record: {exc}") from None
+
+
+# L1 submissions in the outbox: [kind, fields...]; the channel id is the row's.
+_SUBMISSIONS: dict[type, int] = {fx.SubmitDeposit: 1, fx.SubmitConclude: 2, fx.SubmitRegister: 3, fx.SubmitRefute: 4,
+                                 fx.SubmitWithdraw: 5, fx.SubmitSecret: 6, fx.SubmitProgress: 7, fx.SubmitCheckpoint: 8}
+
+
+def submission_to_bytes(effect: fx.Effect) -> bytes:
+    kind = _SUBMISSIONS[type(effect)]
+    if isinstance(effect, fx.SubmitDeposit):
+        fields: list[Any] = [effect.channel_id, effect.asset, effect.amount]
+    elif isinstance(effect, fx.SubmitWithdraw):
+        fields = [effect.channel_id]
+    elif isinstance(effect, fx.SubmitSecret):
+        fields = [effect.preimage]
+    elif isinstance(effect, fx.SubmitProgress):
+        fields = [effect.signed_prev.to_fields(), effect.next_state.to_fields(), effect.mover, effect.signature]
+    else:
+        assert isinstance(effect, (fx.SubmitConclude, fx.SubmitRegister, fx.SubmitRefute, fx.SubmitCheckpoint))
+        fields = [effect.signed.to_fields()]
+    return encode([kind, *fields])
+
+
+def submission_from_bytes(data: bytes) -> fx.Effect:
+    f: Any = decode(data, max_size=MAX_RECORD)
+    try:
+        kind, rest = f[0], f[1:]
+        if kind == 1:
+            return fx.SubmitDeposit(channel_id=KINDS["channel_id"][1](rest[0]), asset=rest[1], amount=rest[2])
+        if kind == 5:
+            return fx.SubmitWithdraw(channel_id=KINDS["channel_id"][1](rest[0]))
+        if kind == 6:
+            return fx.SubmitSecret(preimage=bytes(rest[0]))
+        if kind == 7:
+            return fx.SubmitProgress(signed_prev=SignedState.from_fields(rest[0]),
+                                     next_state=State.from_fields(rest[1]), mover=rest[2], signature=bytes(rest[3]))
+        signed = SignedState.from_fields(rest[0])
+        if kind == 2:
+            return fx.SubmitConclude(signed=signed)
+        if kind == 3:
+            return fx.SubmitRegister(signed=signed)
+        if kind == 4:
+            return fx.SubmitRefute(signed=signed)
+        if kind == 8:
+            return fx.SubmitCheckpoint(signed=signed)
+        raise DecodeError(f"unknown L1 submission kind {kind!r}")
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise DecodeError(f"corrupt L1 submission in the outbox: {exc}") from None
 
 
 def _old_pending_message(frame: bytes) -> Any:

@@ -157,6 +157,45 @@ class Store:
         rows = self._db.execute("SELECT peer_id, l1_address, addresses FROM peers").fetchall()
         return {p: (bytes(a), [x for x in addrs.split("\n") if x]) for p, a, addrs in rows}
 
+    # -- the durable outbox
+    def outbox_add(self, peer_id: str, frame: bytes) -> int:
+        """Queue ``frame`` for ``peer_id`` (inside the step's transaction); its sequence number."""
+        seq = self._db.execute("INSERT INTO outbox (peer_id, frame) VALUES (?, ?)", (peer_id, frame)).lastrowid
+        assert seq is not None
+        return seq
+
+    def outbox_frames(self, peer_id: str, *, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest ``limit`` frames still queued for ``peer_id``, in order."""
+        rows = self._db.execute("SELECT seq, frame FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT ?",
+                                (peer_id, limit)).fetchall()
+        return [(int(seq), bytes(frame)) for seq, frame in rows]
+
+    def outbox_sent(self, peer_id: str, upto: int) -> None:
+        """Frames for ``peer_id`` up to ``upto`` were written to the peer's stream."""
+        self._db.execute("DELETE FROM outbox WHERE peer_id = ? AND seq <= ?", (peer_id, upto))
+
+    def outbox_trim(self, peer_id: str, keep: int) -> int:
+        """Keep only the newest ``keep`` frames for ``peer_id``; the number dropped."""
+        return self._db.execute(
+            "DELETE FROM outbox WHERE peer_id = ? AND seq NOT IN "
+            "(SELECT seq FROM outbox WHERE peer_id = ? ORDER BY seq DESC LIMIT ?)", (peer_id, peer_id, keep)).rowcount
+
+    def outbox_peers(self) -> list[str]:
+        return [p for (p,) in self._db.execute("SELECT DISTINCT peer_id FROM outbox ORDER BY peer_id")]
+
+    def l1_add(self, channel_id: bytes, effect: bytes) -> int:
+        seq = self._db.execute("INSERT INTO l1_outbox (channel_id, effect) VALUES (?, ?)",
+                               (channel_id, effect)).lastrowid
+        assert seq is not None
+        return seq
+
+    def l1_pending(self) -> list[tuple[int, bytes, bytes]]:
+        rows = self._db.execute("SELECT seq, channel_id, effect FROM l1_outbox ORDER BY seq").fetchall()
+        return [(int(seq), bytes(cid), bytes(effect)) for seq, cid, effect in rows]
+
+    def l1_done(self, seqs: list[int]) -> None:
+        self._db.executemany("DELETE FROM l1_outbox WHERE seq = ?", [(seq,) for seq in seqs])
+
     # -- payments
     def record_payment(self, payment_id: bytes, channel_id: bytes, direction: str, asset: str, amount: int,
                        status: str, detail: str = "") -> None:

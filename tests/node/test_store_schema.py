@@ -54,7 +54,7 @@ def test_a_new_store_is_built_by_the_steps_and_records_its_version(tmp_path: Pat
     store.close()
     assert meta_version(tmp_path / "node.db") == str(SCHEMA_VERSION).encode()
     db = sqlite3.connect(tmp_path / "node.db")
-    assert tables(db) == V1_TABLES | {"quarantine"}
+    assert tables(db) == V1_TABLES | {"quarantine", "outbox", "l1_outbox", "sqlite_sequence"}
     db.close()
     again = Store(tmp_path / "node.db")
     assert again.opened_at_version == SCHEMA_VERSION, "an up-to-date store is opened without a migration"
@@ -111,7 +111,8 @@ def test_a_store_written_by_a_newer_version_is_refused_untouched(tmp_path: Path)
     Store(path).close()
     set_version(path, str(SCHEMA_VERSION + 1).encode())
     before = dump(path)
-    with pytest.raises(StorageError, match=r"written by a newer version of p2p-channels \(schema 3; "):
+    newer = SCHEMA_VERSION + 1
+    with pytest.raises(StorageError, match=rf"written by a newer version of p2p-channels \(schema {newer}; "):
         Store(path)
     assert dump(path) == before
 
