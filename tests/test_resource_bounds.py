@@ -20,7 +20,8 @@ from channels.node.config import NodeConfig
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "resource-bounds.md"
 SETTINGS = {"NodeConfig": NodeConfig, "ConnectionLimits": ConnectionLimits}
 # Modules whose MAX_* constants must each appear in the table.
-SCANNED = ["channels.core.channel", "channels.core.ops", "channels.node.engine", "channels.encoding", "channels.store.records", "channels.node.node",
+SCANNED = ["channels.core.channel", "channels.core.ops", "channels.node.engine", "channels.encoding",
+           "channels.store.records", "channels.node.node",
            "channels.node.links", "channels.net.host", "channels.rpc", "channels.logs", "channels.chain.devnet.daemon"]
 UNITS = {"": 1, "KiB": 1024, "MiB": 1024 * 1024}
 

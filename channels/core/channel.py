@@ -755,6 +755,9 @@ def _on_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -
 def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env) -> Step:
     msg, pending = inp.message, ch.pending
     if pending is None or msg.version != pending.version:
+        late = _late_countersign(ch, msg, now, env)
+        if late is not None:
+            return late
         return ch, [fx.Reject(reason=f"countersignature for version {msg.version} we are not waiting for",
                               action=fx.RejectAction.IGNORE)]
     if not _verify(ch, pending.signed.state, ch.peer, msg.signature, env):
@@ -768,6 +771,37 @@ def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env
     out: list[fx.Effect] = [_done(op, ch.version) for op in pending.operations]
     ch, more = _maybe_propose(ch, env, now)
     return ch, out + more
+
+
+def _late_countersign(ch: Channel, msg: Countersign, now: int, env: Env) -> Step | None:
+    """The peer countersigned a proposal of ours that we had abandoned (a collision, or a
+    lock that expired in flight while its countersignature was on the way). It is a state
+    signed by both: adopt it, or the two sides would hold different latest states.
+
+    No state signed by either side lies between ``latest`` and an abandoned version (we sign
+    only above what we signed, and the peer's proposals at or below it we never signed), so
+    the abandoned state is exactly ``latest`` plus its operations; our signature on it is
+    the deterministic one we made when proposing it."""
+    entry = next((ops for version, ops in ch.abandoned if version == msg.version), None)
+    if entry is None or msg.version <= ch.version:
+        return None
+    try:
+        state = apply_operations(ch.latest.state, entry, params=ch.params, proposer=ch.me, version=msg.version,
+                                 now=-1, env=env)  # time checks passed when we proposed it
+    except InvalidTransition:
+        return None
+    if not _verify(ch, state, ch.peer, msg.signature, env):
+        return ch, [fx.Reject(reason="invalid countersignature", action=fx.RejectAction.WARN)]
+    ours = env.signer.sign_digest(env.scheme.state_digest(ch.params, state))
+    sigs = [b""] * len(ch.params.participants)
+    sigs[ch.me], sigs[ch.peer] = ours, msg.signature
+    done = {op.key for op in entry}
+    ch = _abandon_pending(ch) if ch.pending is not None else ch  # built on the old latest: rebuild it
+    ch = attrs.evolve(ch, latest=SignedState(state=state, signatures=tuple(sigs)), latest_proposer=ch.me,
+                      queue=tuple(op for op in ch.queue if op.key not in done), yielded=False, retries=0)
+    ch = _prune_abandoned(ch)
+    ch, more = _maybe_propose(ch, env, now)
+    return ch, [*(_done(op, msg.version) for op in entry), *more]
 
 
 def _on_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:

@@ -239,6 +239,9 @@ class MixedOperations(HostileLink):
             pair.deliver_all()
             if not any(pair.channel(i).queue or pair.channel(i).pending for i in (0, 1)):
                 break
+            for i in (0, 1):  # what the engine does for a stalled update (RESYNC_AFTER)
+                pair.apply(i, ins.ActionResync())
+            pair.deliver_all()
         a, b = pair.channel(0), pair.channel(1)
         assert a.latest == b.latest and not (a.queue or a.pending or b.queue or b.pending)
         done = {e.key for i in (0, 1) for e in pair.notified(i, fx.NotifyOpDone)}
