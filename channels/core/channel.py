@@ -133,6 +133,9 @@ class Channel:
     # The state the L1 holds when a move was forced on chain after ``latest`` (signed by its
     # mover only); moves in the dispute follow it.
     forced: SignedState | None = None
+    # Locks the L1 still holds in escrow after paying the balances (lock ids): the channel
+    # settles once each is paid out.
+    locks_pending: tuple[bytes, ...] = ()
 
     @property
     def peer(self) -> int:
@@ -917,11 +920,38 @@ def _on_concluded(ch: Channel, inp: ins.ChainConcluded, now: int, env: Env) -> S
 
 
 def _on_withdrawn(ch: Channel, inp: ins.ChainWithdrawn, now: int, env: Env) -> Step:
-    if ch.phase is Phase.SETTLED:
+    if ch.phase is Phase.SETTLED or ch.locks_pending:
         return ch, []
     ch, out = _fail_in_flight(ch, "the channel settled")
+    paid = (ch.forced or ch.latest).state
+    if paid.allocation.locks:
+        # Balances are paid; each lock waits in escrow until it is decided (proto/03).
+        return attrs.evolve(ch, locks_pending=tuple(lk.lock_id for lk in paid.allocation.locks),
+                            submitted_at=now), out
     ch = attrs.evolve(ch, phase=Phase.SETTLED)
     return ch, [*out, fx.NotifyClosed(channel_id=ch.channel_id, version=ch.version)]
+
+
+def _on_lock_resolved(ch: Channel, inp: ins.ChainLockResolved, now: int, env: Env) -> Step:
+    if inp.lock_id not in ch.locks_pending:
+        return ch, []
+    left = tuple(lock_id for lock_id in ch.locks_pending if lock_id != inp.lock_id)
+    if left:
+        return attrs.evolve(ch, locks_pending=left), []
+    ch = attrs.evolve(ch, locks_pending=(), phase=Phase.SETTLED)
+    return ch, [fx.NotifyClosed(channel_id=ch.channel_id, version=ch.version)]
+
+
+def _escrow_tick(ch: Channel, now: int) -> list[fx.Effect]:
+    """While locks wait in escrow: register our secrets before their expiry, and withdraw
+    again once a lock can be decided (the L1 refuses harmlessly while none can)."""
+    locks = [lk for lk in (ch.forced or ch.latest).state.allocation.locks if lk.lock_id in ch.locks_pending]
+    secrets = dict(ch.preimages)
+    out: list[fx.Effect] = [fx.SubmitSecret(preimage=secrets[lk.lock_id]) for lk in locks
+                            if lk.payee == ch.me and lk.lock_id in secrets and now < lk.expiry]
+    if out or any(now >= lk.expiry for lk in locks):
+        out.append(fx.SubmitWithdraw(channel_id=ch.channel_id))
+    return out
 
 
 def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
@@ -942,6 +972,8 @@ def _on_tick(ch: Channel, inp: ins.Tick, now: int, env: Env) -> Step:
         if ch.submitted_at is None:
             return attrs.evolve(ch, submitted_at=now), []
         return attrs.evolve(ch, submitted_at=now), _deposits(ch)
+    if ch.locks_pending:
+        return (attrs.evolve(ch, submitted_at=now), _escrow_tick(ch, now)) if due else (ch, [])
     if ch.phase is Phase.DISPUTED and due:
         # A lost secret registration is sent again while its lock can still pay us.
         secrets = _secrets(ch, before=now)
@@ -1010,7 +1042,7 @@ def _expire_funding(ch: Channel, now: int) -> Step:
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
     ins.ActionPay: _on_pay, ins.ActionPropose: _on_propose, ins.ActionCheckpoint: _on_checkpoint,
     ins.ChainProgressed: _on_progressed, ins.ChainCheckpointed: _on_checkpointed,
-    ins.ChainSecretRegistered: _on_secret_registered, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
+    ins.ChainSecretRegistered: _on_secret_registered, ins.ChainLockResolved: _on_lock_resolved, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
     ins.ActionForceClose: _on_force_close,
     ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept,
     ins.ReceiveDecline: _on_decline,

@@ -153,7 +153,16 @@ class ChainConcluded:
 
 @attrs.frozen(kw_only=True)
 class ChainWithdrawn:
-    pass
+    """The first withdraw paid the balances; locks of the paid state stay in escrow until
+    each is decided (secret registered before its expiry, or the expiry passed)."""
+
+
+@attrs.frozen(kw_only=True)
+class ChainLockResolved:
+    """A lock in escrow was paid out: to its payee (``fulfilled``) or back to its payer."""
+
+    lock_id: bytes
+    fulfilled: bool
 
 
 @attrs.frozen(kw_only=True)
@@ -165,7 +174,7 @@ Input = (ActionPay | ActionPropose | ActionCheckpoint | ActionCancelPay | Action
          | ActionReconnect | ActionResync | ReceiveAccept | ReceiveDecline
          | ReceiveUpdate | ReceiveClose | ReceiveCountersign | ReceiveReject | ReceiveReestablish
          | ChainDeposited | ChainRegistered | ChainProgressed | ChainCheckpointed | ChainSecretRegistered
-         | ChainConcluded | ChainWithdrawn | Tick)
+         | ChainConcluded | ChainWithdrawn | ChainLockResolved | Tick)
 
 
 _BY_MESSAGE: dict[type, type] = {

@@ -102,6 +102,8 @@ def event_input(ev: ChainEvent, me: Address) -> ins.Input | None:
         return ins.ChainConcluded(version=Version(int(d["version"])))
     if ev.kind == "Withdrawn":
         return ins.ChainWithdrawn()
+    if ev.kind == "LockResolved":
+        return ins.ChainLockResolved(lock_id=bytes(d["lock_id"]), fulfilled=bool(d["fulfilled"]))
     return None
 
 
@@ -622,7 +624,9 @@ class Node:
             try:
                 await self._submit(ch, effect)
             except LedgerError as exc:
-                level = logging.DEBUG if "already" in getattr(exc, "code", "") else logging.WARNING
+                # "already ..." and "window_open" are the answers to a resend or an early retry.
+                code = getattr(exc, "code", "")
+                level = logging.DEBUG if "already" in code or code == "window_open" else logging.WARNING
                 log.log(level, "L1 %s for %s refused: %s", type(effect).__name__, ch.channel_id.hex()[:12], exc)
             except ChannelsError as exc:
                 log.warning("L1 %s failed: %s", type(effect).__name__, exc)

@@ -20,11 +20,12 @@ from ..wire import decode_message, encode_message
 from ..wire.fields import KINDS
 
 # 2 appended ``retries`` and ``funding_since``; 3 stores update operations instead of payments
-# (queue, pending, abandoned) and appends the known lock ``preimages``. Records of versions 1
+# (queue, pending, abandoned) and appends the known lock ``preimages``, the ``forced`` state
+# of a game dispute, ``locks_pending`` in escrow and one reserved field (None). Records of versions 1
 # and 2 still load: their payments are payment operations.
 RECORD_VERSION = 3
 MAX_RECORD = 4 * 1024 * 1024
-_FIELDS = {1: 20, 2: 22, 3: 23}
+_FIELDS = {1: 20, 2: 22, 3: 26}
 _ops_to, _ops_from = KINDS["operations"]
 _payments_from = KINDS["payments"][1]
 
@@ -48,7 +49,8 @@ def channel_to_bytes(ch: Channel) -> bytes:
                    ch.yielded, ch.closing_requested, list(ch.holdings), ch.deadline, ch.concluded, ch.submitted_at,
                    ch.registered_version, list(ch.deposited), ch.final_signed,
                    [[v, _ops_to(ops)] for v, ops in ch.abandoned], ch.retries, ch.funding_since,
-                   [[lock_id, preimage] for lock_id, preimage in ch.preimages]],
+                   [[lock_id, preimage] for lock_id, preimage in ch.preimages],
+                   None if ch.forced is None else ch.forced.to_fields(), list(ch.locks_pending), None],
                   validate=False)
     if len(data) > MAX_RECORD:
         raise RecordTooLarge(f"channel {ch.channel_id.hex()[:12]}: a record of {len(data)} bytes exceeds "
@@ -62,6 +64,8 @@ def channel_from_bytes(data: bytes) -> Channel:
         raise DecodeError("not a channel record of a known version")
     extra: list[Any] = f[20:] if f[0] >= 2 else [0, None]
     secrets = f[22] if f[0] >= 3 else []
+    forced = SignedState.from_fields(f[23]) if f[0] >= 3 and f[23] is not None else None
+    escrowed = tuple(bytes(lock_id) for lock_id in f[24]) if f[0] >= 3 else ()
     ops_from = _ops_from if f[0] >= 3 else _payments_from
     try:
         params = ChannelParams.from_fields(f[1])
@@ -80,7 +84,8 @@ def channel_from_bytes(data: bytes) -> Channel:
                        deposited=tuple(f[17]), final_signed=f[18],
                        abandoned=tuple((v, ops_from(ops)) for v, ops in f[19]),
                        retries=extra[0], funding_since=extra[1],
-                       preimages=tuple((bytes(lock_id), bytes(preimage)) for lock_id, preimage in secrets))
+                       preimages=tuple((bytes(lock_id), bytes(preimage)) for lock_id, preimage in secrets),
+                       forced=forced, locks_pending=escrowed)
     except (ValueError, TypeError, IndexError) as exc:
         raise DecodeError(f"corrupt channel record: {exc}") from None
 

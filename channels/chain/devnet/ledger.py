@@ -221,10 +221,13 @@ def check_cursor(value: object, what: str = "an event cursor") -> None:
 
 
 def channel_view(store: Store, channel_id: ChannelId) -> ChannelOnChain:
-    """The adjudicator's view of a channel; an unknown channel is empty, not an error."""
+    """The adjudicator's view of a channel; an unknown channel is empty, not an error.
+
+    ``holdings`` is what the escrow holds now: the deposits until the withdraw, then the
+    amounts of the locks still waiting to be decided ({} once every lock is paid)."""
     record = store.channel(channel_id)
     if record is None:
         return ChannelOnChain(holdings={}, registered=None, deadline=None, concluded=False, withdrawn=False)
-    holdings = {} if record.withdrawn else rules.holdings_of(store.deposits(channel_id))
+    holdings = rules.escrow_of(record, () if record.withdrawn else store.deposits(channel_id))
     return ChannelOnChain(holdings=holdings, registered=record.state, deadline=record.deadline,
                           concluded=record.concluded, withdrawn=record.withdrawn, checkpoint=record.checkpoint)

@@ -13,7 +13,7 @@ attack it stops.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -43,7 +43,7 @@ from ...chain.base import (
 )
 from ...core.app import get_app
 from ...core.ids import MAX_U64, NATIVE, Address, AssetId, ChannelId
-from ...core.state import ChannelParams, SignedState, State
+from ...core.state import ChannelParams, Lock, SignedState, State
 from ...crypto import sha256, verify
 from ...errors import DecodeError
 from . import tx as t
@@ -58,7 +58,10 @@ class ChannelRecord:
 
     ``state`` is the state the adjudicator would pay out: the registered, refuted or
     progressed one, or the concluded final state. ``checkpoint`` only raises the floor
-    for later registrations."""
+    for later registrations. ``withdrawn`` is set by the withdraw that pays the unlocked
+    balances; ``pending`` lists the locks of ``state`` (indices into its allocation's
+    locks, ascending) still in escrow after it, each waiting to be decided (section 6.11
+    of ``proto/03-ledger.md``)."""
 
     channel_id: ChannelId
     params: ChannelParams | None = None
@@ -67,6 +70,7 @@ class ChannelRecord:
     checkpoint: SignedState | None = None
     concluded: bool = False
     withdrawn: bool = False
+    pending: tuple[int, ...] = ()
 
     @property
     def floor(self) -> int:
@@ -77,16 +81,26 @@ class ChannelRecord:
     def to_fields(self) -> list[Any]:
         return [self.channel_id, None if self.params is None else self.params.to_fields(),
                 None if self.state is None else self.state.to_fields(), self.deadline,
-                None if self.checkpoint is None else self.checkpoint.to_fields(), self.concluded, self.withdrawn]
+                None if self.checkpoint is None else self.checkpoint.to_fields(), self.concluded, self.withdrawn,
+                list(self.pending)]
 
     @classmethod
     def from_fields(cls, f: Any) -> ChannelRecord:
-        if type(f) is not list or len(f) != 7:
-            raise DecodeError("a channel record has 7 fields")
+        # 7 fields: written before locks were escrowed (schema 1 and 2). Those releases paid
+        # every lock at withdraw, so such a record has no pending lock, withdrawn or not.
+        if type(f) is not list or len(f) not in (7, 8):
+            raise DecodeError("a channel record has 8 fields (7 before lock escrow)")
+        state = None if f[2] is None else SignedState.from_fields(f[2])
+        raw = f[7] if len(f) == 8 else []
+        n_locks = 0 if state is None else len(state.state.allocation.locks)
+        if (type(raw) is not list or not all(type(i) is int and 0 <= i < n_locks for i in raw)
+                or raw != sorted(set(raw))):
+            raise DecodeError("pending locks are ascending indices into the paid state's locks")
+        pending = tuple(raw)
         return cls(channel_id=ChannelId(f[0]), params=None if f[1] is None else ChannelParams.from_fields(f[1]),
-                   state=None if f[2] is None else SignedState.from_fields(f[2]), deadline=f[3],
+                   state=state, deadline=f[3],
                    checkpoint=None if f[4] is None else SignedState.from_fields(f[4]),
-                   concluded=bool(f[5]), withdrawn=bool(f[6]))
+                   concluded=bool(f[5]), withdrawn=bool(f[6]), pending=pending)
 
 
 @attrs.frozen(kw_only=True)
@@ -428,29 +442,87 @@ def _checkpoint(ov: _Overlay, sender: Address, op: t.Checkpoint, now: int) -> No
 
 
 def _withdraw(ov: _Overlay, sender: Address, op: t.Withdraw, now: int) -> None:
+    """Pay what is decided: the unlocked balances once, then each lock once it is decided.
+
+    The first withdraw (after the window, or once concluded) pays the balances and the
+    excess and keeps every lock of the paid state in escrow; locks already decided are
+    paid at once. Any later withdraw pays the locks decided since. A lock is decided by
+    its preimage's registration time and its expiry only, never by when anyone withdraws
+    (``lock_outcome``)."""
     record = _check_params(ov, op.params)
     if ov.channel(record.channel_id) is None:
         raise UnknownChannelOnChain("the adjudicator has never seen this channel")
     if record.withdrawn:
-        # Double spend: escrow is paid out once.
-        raise AlreadyWithdrawn("the channel was already paid out")
+        if not record.pending:
+            # Double spend: escrow is paid out once, every lock included.
+            raise AlreadyWithdrawn("the channel was already paid out, its locks included")
+        resolved = _resolve_locks(ov, record, now)
+        if resolved.pending == record.pending:
+            # Premature lock payout: an undecided lock paid to its payer would rob a payee
+            # that may still register the preimage before the expiry.
+            expiry = min(record_locks(record)[i].expiry for i in record.pending)
+            raise WindowOpen(f"the balances were paid; {len(record.pending)} lock(s) wait for a preimage or "
+                             f"their expiry (the earliest at {expiry}); it is {now}")
+        ov.w.channels[record.channel_id] = resolved
+        return
     if record.state is None:
         raise NotRegistered("nothing to withdraw: conclude or register a state first")
     if not record.concluded and _window_open(record, now):
         # Premature close: the other side must get its full window to refute.
         raise WindowOpen(f"the challenge window ends at {record.deadline}; it is {now}")
-    payouts, refunded = compute_payouts(op.params, record.state.state, ov.deposits(record.channel_id),
-                                        secret_time=lambda h: _secret_time(ov, h))
+    state = record.state.state
+    payouts, refunded = compute_payouts(op.params, state, ov.deposits(record.channel_id))
     for (account, asset), amount in payouts.items():
         ov.credit(account, asset, amount)
-    ov.w.channels[record.channel_id] = attrs.evolve(record, params=op.params, withdrawn=True)
-    ov.emit("Withdrawn", record.channel_id, version=record.state.state.version, refunded=refunded,
+    pending = () if refunded else tuple(range(len(state.allocation.locks)))
+    record = attrs.evolve(record, params=op.params, withdrawn=True, pending=pending)
+    ov.emit("Withdrawn", record.channel_id, version=state.version, refunded=refunded,
             payouts=tuple((a, s, n) for (a, s), n in payouts.items()))
+    ov.w.channels[record.channel_id] = _resolve_locks(ov, record, now)
+
+
+def record_locks(record: ChannelRecord) -> tuple[Lock, ...]:
+    return () if record.state is None else record.state.state.allocation.locks
+
+
+def _resolve_locks(ov: _Overlay, record: ChannelRecord, now: int) -> ChannelRecord:
+    """Pay every pending lock that is decided at ``now``; the rest stays in escrow."""
+    assert record.params is not None and record.state is not None
+    locks, parts = record_locks(record), record.params.participants
+    left = []
+    for index in record.pending:
+        lock = locks[index]
+        fulfilled = lock_outcome(lock, _secret_time(ov, lock.hashlock), now)
+        if fulfilled is None:
+            left.append(index)
+            continue
+        to = parts[lock.payee if fulfilled else lock.payer]
+        if lock.amount:
+            ov.credit(to, lock.asset, lock.amount)
+        ov.emit("LockResolved", record.channel_id, version=record.state.state.version, index=index,
+                lock_id=lock.lock_id, hashlock=lock.hashlock, fulfilled=fulfilled, to=to, asset=lock.asset,
+                amount=lock.amount)
+    return attrs.evolve(record, pending=tuple(left))
 
 
 def _secret_time(ov: _Overlay, hashlock: bytes) -> int | None:
     secret = ov.view.secret(hashlock)
     return None if secret is None else secret.time
+
+
+def lock_outcome(lock: Lock, registered: int | None, now: int) -> bool | None:
+    """Whom a lock pays at ledger time ``now``: True the payee, False the payer, None not decided yet.
+
+    ``registered`` is the registration time of the preimage of its hashlock (None: not
+    registered). Fulfilled iff registered strictly before the expiry; expired once ``now``
+    reaches the expiry without that. Both are final: a registration time never moves, and
+    a preimage registered from ``now`` on is registered at ``now`` or later, so too late
+    once ``now >= expiry``."""
+    if registered is not None and registered < lock.expiry:
+        return True
+    if now >= lock.expiry:
+        return False
+    return None
 
 
 def holdings_of(deposits: Sequence[DepositEntry]) -> dict[AssetId, int]:
@@ -460,19 +532,32 @@ def holdings_of(deposits: Sequence[DepositEntry]) -> dict[AssetId, int]:
     return out
 
 
-def compute_payouts(params: ChannelParams, state: State, deposits: Sequence[DepositEntry], *,
-                    secret_time: Callable[[bytes], int | None]) -> tuple[dict[tuple[Address, AssetId], int], bool]:
-    """Who gets what at withdraw: the payouts always add up to the holdings, per asset.
+def escrow_of(record: ChannelRecord, deposits: Sequence[DepositEntry]) -> dict[AssetId, int]:
+    """What the escrow holds now: the deposits until withdrawn, then the pending locks' amounts."""
+    if not record.withdrawn:
+        return holdings_of(deposits)
+    locks = record_locks(record)
+    out: dict[AssetId, int] = {}
+    for index in record.pending:
+        lock = locks[index]
+        if lock.amount:
+            out[lock.asset] = out.get(lock.asset, 0) + lock.amount
+    return out
+
+
+def compute_payouts(params: ChannelParams, state: State,
+                    deposits: Sequence[DepositEntry]) -> tuple[dict[tuple[Address, AssetId], int], bool]:
+    """What the first withdraw pays: everything but the locks, which stay in escrow.
 
     * If any asset of the allocation holds less than the allocation's total, the channel
       was never fully funded: every depositor gets back exactly what it deposited
-      (refunded=True). Paying the allocation from short escrow would pay someone with
-      another depositor's money.
-    * Otherwise each participant gets its balance, each lock goes to its payee if the
-      preimage of its hashlock was registered strictly before the lock's expiry, else
-      back to its payer; and any excess (holdings above the total, or an asset the
-      allocation does not name) goes back to the depositors, latest deposit first:
-      deposits fill the allocation in arrival order, so the last ones are the surplus.
+      (refunded=True), and no lock is paid or kept. Paying the allocation from short
+      escrow would pay someone with another depositor's money.
+    * Otherwise each participant gets its balance, and any excess (holdings above the
+      total, or an asset the allocation does not name) goes back to the depositors,
+      latest deposit first: deposits fill the allocation in arrival order, so the last
+      ones are the surplus. What is left in escrow is exactly the locks' amounts, each
+      paid when it is decided (``lock_outcome``).
     """
     holdings = holdings_of(deposits)
     alloc = state.allocation
@@ -490,10 +575,6 @@ def compute_payouts(params: ChannelParams, state: State, deposits: Sequence[Depo
     for asset, row in zip(alloc.assets, alloc.balances, strict=True):
         for who, amount in enumerate(row):
             pay(parts[who], asset, amount)
-    for lock in alloc.locks:
-        registered = secret_time(lock.hashlock)
-        paid = registered is not None and registered < lock.expiry
-        pay(parts[lock.payee if paid else lock.payer], lock.asset, lock.amount)
     excess = {asset: holdings[asset] - (alloc.total(alloc.assets.index(asset)) if asset in alloc.assets else 0)
               for asset in holdings}
     for d in reversed(deposits):

@@ -29,10 +29,12 @@ from ...chain.base import ChainEvent
 from ...core.ids import Address, AssetId, ChannelId
 from ...errors import ConfigError, LedgerError, StorageError
 from .errors import cursor_pruned
-from .events import decode_data, encode_data
+from .events import SCHEMAS, decode_data, encode_data
 from .rules import ChannelRecord, DepositEntry, Secret, Writes
 
-SCHEMA_VERSION = 2  # 1: the first release; 2: log pruning (meta.pruned_through, receipts_by_first)
+# 1: the first release; 2: log pruning (meta.pruned_through, receipts_by_first); 3: lock ids in
+# stored states, and lock escrow (a channel record gains its pending locks; older records have none).
+SCHEMA_VERSION = 3
 _RECORD_MAX = 1 << 20
 SQL_INT_MAX = 2**63 - 1  # SQLite's largest integer, and so its largest rowid and event cursor
 LOG_KEPT = 100_000  # events, receipts and blocks kept (the rest is pruned, oldest first)
@@ -57,13 +59,61 @@ CREATE TABLE IF NOT EXISTS receipts (id BLOB PRIMARY KEY, height INTEGER NOT NUL
 CREATE INDEX IF NOT EXISTS receipts_by_first ON receipts (first_cursor);
 """
 
+
+def _add_lock_ids(db: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: give the locks of stored states the lock id they lacked.
+
+    Earlier releases wrote a lock as 6 fields; a lock now has a 7th, its id, and a 6-field
+    one no longer decodes. Each such lock gets its index in its state's locks as a one-byte
+    id (distinct within the state, as ids must be; 0x00, the id of a lock built without one,
+    for a state's first lock), in the channel records (state and checkpoint) and in the
+    state of every stored event. Lock escrow itself changes no table: a channel record
+    gains an 8th field, its pending locks, and a 7-field record reads as having none,
+    which is what the earlier rule left behind (it paid every lock at the withdraw)."""
+    for cid, blob in db.execute("SELECT channel_id, record FROM channels").fetchall():
+        f = encoding.decode(blob, max_size=_RECORD_MAX)
+        if type(f) is list and len(f) >= 5:
+            new = [*f[:2], _signed_with_lock_ids(f[2]), f[3], _signed_with_lock_ids(f[4]), *f[5:]]
+            if new != f:
+                db.execute("UPDATE channels SET record = ? WHERE channel_id = ?", (encoding.encode(new), cid))
+    for kind, schema in SCHEMAS.items():
+        names = [name for name, _ in schema]
+        if "state" not in names:
+            continue
+        at = names.index("state")
+        for cursor, blob in db.execute("SELECT cursor, data FROM events WHERE kind = ?", (kind,)).fetchall():
+            f = encoding.decode(blob, max_size=_RECORD_MAX)
+            if type(f) is list and len(f) > at:
+                new = [*f[:at], _signed_with_lock_ids(f[at]), *f[at + 1:]]
+                if new != f:
+                    db.execute("UPDATE events SET data = ? WHERE cursor = ?", (encoding.encode(new), cursor))
+
+
+def _signed_with_lock_ids(signed: object) -> object:
+    """A stored SignedState ``[[channel_id, version, [assets, balances, locks], ...], sigs]``
+    with each 6-field lock given its index as its id; anything else as it is."""
+    try:
+        locks = signed[0][2][2]  # type: ignore[index]
+    except (TypeError, IndexError, KeyError):
+        return signed
+    if type(locks) is not list or not any(type(lk) is list and len(lk) == 6 for lk in locks):
+        return signed
+    state, sigs = signed[0], signed[1]  # type: ignore[index]
+    alloc = state[2]
+    # At most MAX_LOCKS (256) locks: every index fits one byte.
+    new_locks = [[*lk, bytes([i])] if type(lk) is list and len(lk) == 6 else lk for i, lk in enumerate(locks)]
+    return [[*state[:2], [*alloc[:2], new_locks, *alloc[3:]], *state[3:]], sigs]
+
+
 # Schema upgrades, each run in the transaction that opens an older file: data written by
-# an earlier release stays readable (its amounts were decimal TEXT already).
-_MIGRATIONS: dict[int, str] = {
+# an earlier release stays readable (its amounts were decimal TEXT already). A step is SQL
+# or a function of the connection.
+_MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: """
 INSERT OR IGNORE INTO meta VALUES ('pruned_through', 0);
 CREATE INDEX IF NOT EXISTS receipts_by_first ON receipts (first_cursor);
 """,
+    2: _add_lock_ids,
 }
 
 
@@ -94,9 +144,13 @@ class Store:
                 self._db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
                 self._db.execute("INSERT INTO blocks VALUES (0, ?)", (genesis_time,))
             while meta["schema"] in _MIGRATIONS:
-                for statement in _MIGRATIONS[meta["schema"]].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                step = _MIGRATIONS[meta["schema"]]
+                if callable(step):
+                    step(self._db)
+                else:
+                    for statement in step.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (meta["schema"] + 1,))
                 meta = dict(self._db.execute("SELECT key, value FROM meta"))
         if meta["schema"] != SCHEMA_VERSION:
