@@ -1042,7 +1042,8 @@ def _expire_funding(ch: Channel, now: int) -> Step:
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {
     ins.ActionPay: _on_pay, ins.ActionPropose: _on_propose, ins.ActionCheckpoint: _on_checkpoint,
     ins.ChainProgressed: _on_progressed, ins.ChainCheckpointed: _on_checkpointed,
-    ins.ChainSecretRegistered: _on_secret_registered, ins.ChainLockResolved: _on_lock_resolved, ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
+    ins.ChainSecretRegistered: _on_secret_registered, ins.ChainLockResolved: _on_lock_resolved,
+    ins.ActionCancelPay: _on_cancel, ins.ActionClose: _on_close,
     ins.ActionForceClose: _on_force_close,
     ins.ActionReconnect: _on_reconnect, ins.ActionResync: _on_resync, ins.ReceiveAccept: _on_accept,
     ins.ReceiveDecline: _on_decline,
