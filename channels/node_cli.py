@@ -212,5 +212,7 @@ def _start(args: argparse.Namespace) -> int:
                                                 f"control: channels --data-dir {r['data_dir']} getinfo"]))
         sys.stdout.flush()
 
-    trio.run(partial(run_node_daemon, config, on_ready=ready))
+    from .chain.devnet.client import open_remote_devnet
+
+    trio.run(partial(run_node_daemon, config, open_ledger=open_remote_devnet, on_ready=ready))
     return 0

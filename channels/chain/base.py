@@ -8,10 +8,13 @@ the adjudicator operations of DESIGN section 4 plus an event stream).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Protocol
 
 import attrs
 
+from ..core.backend import Signer as Signer  # re-exported: backends implement them here
+from ..core.backend import StateScheme as StateScheme
 from ..core.ids import Address, AssetId, ChannelId
 from ..core.state import ChannelParams, SignedState, State
 from ..errors import (
@@ -23,31 +26,6 @@ from ..errors import (
     LedgerError,
     UnknownChannel,
 )
-
-
-@runtime_checkable
-class StateScheme(Protocol):
-    """How one backend identifies channels and signs states. Pure functions only."""
-
-    def channel_id(self, params: ChannelParams) -> ChannelId: ...
-
-    def state_digest(self, params: ChannelParams, state: State) -> bytes:
-        """The bytes a participant signs; binds domain, protocol version, chain id,
-        adjudicator, channel id and version so a signature is valid in one place only."""
-        ...
-
-    def sign(self, key: "Signer", params: ChannelParams, state: State) -> bytes: ...
-
-    def verify(self, params: ChannelParams, state: State, signer: Address, signature: bytes) -> bool: ...
-
-
-class Signer(Protocol):
-    """A private key that can sign digests; ``address`` is its L1 account."""
-
-    @property
-    def address(self) -> Address: ...
-
-    def sign_digest(self, digest: bytes) -> bytes: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -273,3 +251,27 @@ def ledger_error_from_code(code: str, message: str) -> LedgerError:
     err = LedgerError(message)
     err.code = code
     return err
+
+
+@attrs.frozen(kw_only=True)
+class Backend:
+    """Everything a node needs from one L1, handed over as one object: nothing under
+    ``channels.node`` knows which backend it runs on (a new backend is a new folder under
+    ``channels/chain`` and nothing else)."""
+
+    scheme: StateScheme
+    signer: Signer
+    ledger: "Ledger"
+    chain_id: int
+    adjudicator: bytes
+    address_length: int  # bytes of an L1 address (32 on the devnet, 20 on an EVM chain)
+    signature_length: int  # bytes of a state signature (64 for Ed25519, 65 for secp256k1)
+    block_time: float  # seconds between blocks, for the shortest safe challenge window
+    asset_ids: str = "a token symbol, or 'native'"  # how this ledger names assets, for messages
+
+
+class BackendFactory(Protocol):
+    async def backend(self, key_path: Path) -> Backend:
+        """This ledger with the account whose key is in ``key_path`` (created if missing)."""
+        ...
+

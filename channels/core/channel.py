@@ -27,11 +27,11 @@ from typing import Any
 
 import attrs
 
-from ..chain.base import Signer, StateScheme
 from ..errors import InsufficientFunds, InvalidTransition, LocalProtocolError, QueueFull, RemoteProtocolError
 from . import effects as fx
 from . import inputs as ins
 from .app import DEFAULT_APPS, AppRegistry, check_common
+from .backend import Signer, StateScheme
 from .ids import MAX_U64, AssetId, ChannelId, Version
 from .messages import (
     ChannelAccept,

@@ -16,11 +16,13 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from pathlib import Path
 
 import trio
 
+from ..chain.base import Ledger
 from ..datadir import lock_data_dir, write_atomic
 from ..errors import ChannelsError, ConfigError
 from ..logs import BoundedFormatter, RateLimitFilter, RotatingFile
@@ -67,8 +69,15 @@ def setup_logging(data_dir: Path, level: str = "info", *, max_bytes: int = LOG_M
     return limiter
 
 
-async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None] | None = None) -> None:
+OpenLedger = Callable[[str], AbstractAsyncContextManager[Ledger]]
+
+
+async def run_node_daemon(config: NodeConfig, *, open_ledger: OpenLedger,
+                          on_ready: Callable[[Node], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM or ``stop``; ``on_ready(node)`` once the socket accepts calls.
+
+    ``open_ledger(address)`` connects to the L1 named by ``config.devnet``: the caller
+    chooses the backend, so nothing here depends on a particular one.
 
     Expected failures (devnet unreachable, data dir in use, bad address) are raised
     as a single ``ChannelsError``, never as an exception group."""
@@ -81,7 +90,7 @@ async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None
                 f"channels --data-dir {config.data_dir} stop)")
         with lock_data_dir(config.data_dir, LOCK_FILE, busy):
             claim_socket_path(config.rpc_path)  # fail before touching the store
-            await _run(config, config.devnet, on_ready)
+            await _run(config, config.devnet, open_ledger, on_ready)
     except BaseExceptionGroup as group:
         leaf = _sole_error(group)
         if leaf is None:
@@ -89,9 +98,8 @@ async def run_node_daemon(config: NodeConfig, *, on_ready: Callable[[Node], None
         raise leaf from None
 
 
-async def _run(config: NodeConfig, devnet: str, on_ready: Callable[[Node], None] | None) -> None:
-    from ..chain.devnet.client import open_remote_devnet
-
+async def _run(config: NodeConfig, devnet: str, open_ledger: OpenLedger,
+               on_ready: Callable[[Node], None] | None) -> None:
     addr_file = config.data_dir / ADDR_FILE
     addr_file.unlink(missing_ok=True)  # we hold the lock: any old one is stale
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -99,7 +107,7 @@ async def _run(config: NodeConfig, devnet: str, on_ready: Callable[[Node], None]
             # A signal cancels everything, start-up included (a slow devnet dial too).
             nursery.start_soon(_watch_signals, signals, nursery.cancel_scope)
             try:
-                async with open_remote_devnet(devnet) as ledger, Node.open(config, ledger=ledger) as node, \
+                async with open_ledger(devnet) as ledger, Node.open(config, ledger=ledger) as node, \
                         trio.open_nursery() as inner:
                     await inner.start(partial(serve_rpc, node, config.rpc_path))
                     write_atomic(addr_file, (node.addresses[0] if node.addresses else "") + "\n")

@@ -18,8 +18,7 @@ from typing import Any
 import attrs
 import trio
 
-from ..chain.base import ChainEvent, ChannelOnChain, Ledger
-from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
+from ..chain.base import Backend, ChainEvent, ChannelOnChain, Ledger, Signer
 from ..core import effects as fx
 from ..core import inputs as ins
 from ..core.app import DEFAULT_APPS, AppRegistry
@@ -31,7 +30,7 @@ from ..core.messages import (
 )
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation
 from ..core.state import Allocation, ChannelParams
-from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
+from ..errors import ChannelsError, ConfigError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
 from ..keyfile import load_or_create_key
 from ..store import Store
 from ..store.records import submission_from_bytes
@@ -123,18 +122,19 @@ def view_inputs(view: ChannelOnChain) -> list[ins.Input]:
 class Node:
     """A channel peer. Create with ``Node.open``; every method is safe to call concurrently."""
 
-    def __init__(self, config: NodeConfig, ledger: Ledger, transport: Transport, l1_key: DevnetKey,
-                 store: Store, nursery: trio.Nursery, *, chain_id: int, apps: AppRegistry = DEFAULT_APPS) -> None:
+    def __init__(self, config: NodeConfig, backend: Backend, transport: Transport, store: Store,
+                 nursery: trio.Nursery, *, apps: AppRegistry = DEFAULT_APPS) -> None:
         self.config = config
-        self.ledger = ledger
+        self.backend = backend
+        self.ledger: Ledger = backend.ledger
         self.transport = transport
-        self.l1_key = l1_key
+        self.l1_key: Signer = backend.signer
         self.store = store
-        self.chain_id = chain_id  # resolved by ``open``: a remote ledger knows it only after a call
-        self.adjudicator: bytes = bytes(getattr(ledger, "adjudicator", ADJUDICATOR))
-        self.engine = Engine(store, Env(scheme=DevnetScheme(), signer=l1_key, apps=apps,
+        self.chain_id = backend.chain_id
+        self.adjudicator = backend.adjudicator
+        self.engine = Engine(store, Env(scheme=backend.scheme, signer=backend.signer, apps=apps,
                                         funding_timeout=config.funding_timeout))
-        self.block_time = 1.0  # seconds per L1 block; read from the ledger by ``open``
+        self.block_time = backend.block_time  # seconds per L1 block
         self._nursery = nursery
         # Bounded: peers' readers wait when the engine falls behind (back-pressure), instead
         # of a flood of frames piling up in memory.
@@ -154,21 +154,24 @@ class Node:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, config: NodeConfig, *, ledger: Ledger, transport: Transport | None = None,
-                   apps: AppRegistry = DEFAULT_APPS) -> AsyncIterator["Node"]:
-        """Run a node until the block exits. Without ``transport`` a libp2p host is
-        started on ``config.listen`` with the identity stored in the data dir. ``apps``
-        are the channel apps (games) this node plays; the L1 must know the same rules."""
+    async def open(cls, config: NodeConfig, *, ledger: Ledger | None = None, backend: Backend | None = None,
+                   transport: Transport | None = None, apps: AppRegistry = DEFAULT_APPS) -> AsyncIterator["Node"]:
+        """Run a node until the block exits. Give the L1 as a ``backend`` (scheme, key,
+        ledger), or as a ``ledger`` that builds one with the key in the data dir. Without
+        ``transport`` a libp2p host is started on ``config.listen`` with the identity
+        stored in the data dir. ``apps`` are the channel apps (games) this node plays;
+        the L1 must know the same rules."""
         config.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(config.data_dir, 0o700)
-        l1_key = DevnetKey(load_or_create_key(config.l1_key_path))
-        chain_id = await _chain_id(ledger)
+        if backend is None:
+            if ledger is None:
+                raise ConfigError("Node.open needs a backend or a ledger")
+            backend = await ledger.backend(config.l1_key_path)  # type: ignore[attr-defined]
         store = Store(config.db_path)
         store.prune_peers()
         try:
             async with _open_transport(config, transport) as net, trio.open_nursery() as nursery:
-                node = cls(config, ledger, net, l1_key, store, nursery, chain_id=chain_id, apps=apps)
-                node.block_time = await _block_time(ledger)
+                node = cls(config, backend, net, store, nursery, apps=apps)
                 for cid, peer, reason in store.quarantined():
                     log.error("channel %s (peer %s) has an unreadable record, set aside in the quarantine table: "
                               "%s", cid.hex()[:12], peer, reason)
@@ -476,7 +479,7 @@ class Node:
                 await stream.reset()
                 return
             if not isinstance(init, Init) or init.chain_id != self.chain_id or not verify_init(
-                    peer, init.chain_id, init.l1_address, init.signature):
+                    self.backend.scheme, peer, init.chain_id, init.l1_address, init.signature):
                 log.warning("peer %s sent no valid Init (wrong chain or bad signature); closing", peer)
                 await stream.reset()
                 return
@@ -697,23 +700,6 @@ class Node:
         if wall - self._l1_logged >= 60:  # an error line at once, then one a minute
             self._l1_logged = wall
             log.error("cannot reach the L1 (%s); channels are unguarded until it is back", error)
-
-
-async def _block_time(ledger: Ledger) -> float:
-    """Seconds per L1 block, as the ledger reports it (1 s if it does not say)."""
-    status = getattr(ledger, "status", None)
-    if status is None:
-        return 1.0
-    value = getattr(await status(), "block_time", None)
-    return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
-
-
-async def _chain_id(ledger: Ledger) -> int:
-    """The ledger's chain id: an attribute in process, one ``status()`` call for a remote devnet."""
-    chain_id = getattr(ledger, "chain_id", None)
-    if chain_id is None:
-        chain_id = (await ledger.status()).chain_id  # type: ignore[attr-defined]
-    return int(chain_id)
 
 
 @asynccontextmanager

@@ -44,7 +44,6 @@ from ..encoding import MAX_FRAME, encode
 from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError
 from ..net import Host, Stream, open_host
 from ..node.identity import init_digest
-from ..node.node import _chain_id
 from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
 
 __all__ = ["Declined", "HostilePeer", "HostileStream", "NoMessage", "Policy", "Received", "open_hostile_peer",
@@ -532,7 +531,7 @@ async def open_hostile_peer(*, ledger: Ledger, listen: str | None = "/ip4/127.0.
     """Run a hostile peer for the block: a fresh libp2p identity and L1 key unless given.
 
     ``listen=None`` announces no address (the victim can then never dial us back)."""
-    chain_id = await _chain_id(ledger)
+    chain_id = int((await ledger.status()).chain_id)  # type: ignore[attr-defined]
     try:
         async with open_host(identity_seed=identity_seed or os.urandom(32), listen=[listen] if listen else [],
                              max_frame=SEND_CAP) as host, trio.open_nursery() as nursery:

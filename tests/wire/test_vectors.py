@@ -224,8 +224,8 @@ def test_init_binding(vector: dict[str, Any]) -> None:
     sig = bytes.fromhex(vector["signature"])
     assert SigningKey(bytes.fromhex(L1[vector["l1_key"]]["seed"])).sign(digest) == sig
     address = bytes.fromhex(vector["l1_address"])
-    assert verify_init(vector["peer_id"], vector["chain_id"], address, sig)
-    assert not verify_init(vector["peer_id"], vector["chain_id"] + 1, address, sig)
+    assert verify_init(SCHEME, vector["peer_id"], vector["chain_id"], address, sig)
+    assert not verify_init(SCHEME, vector["peer_id"], vector["chain_id"] + 1, address, sig)
 
 
 # ------------------------------------------------------------------ messages

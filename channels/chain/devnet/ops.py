@@ -6,11 +6,12 @@ caller's key (nonce and chain id bound) and applies it, locally or through the d
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from ...chain.base import ChainEvent, Signer
+from ...chain.base import Backend, ChainEvent, Signer
 from ...core.ids import NATIVE, Address, AssetId, ChannelId
 from ...core.state import ChannelParams, SignedState, State
 from . import tx as t
@@ -35,6 +36,21 @@ class DevnetOps:
 
     async def _submit(self, key: Signer, op: t.Op) -> list[ChainEvent]:
         raise NotImplementedError
+
+    async def status(self) -> Status:
+        raise NotImplementedError
+
+    async def backend(self, key_path: Path) -> Backend:
+        """This ledger as a node's backend, signing with the key in ``key_path`` (created
+        if missing): the devnet's Ed25519 scheme, chain id and block time."""
+        from ...keyfile import load_or_create_key
+        from .scheme import ADJUDICATOR, DevnetKey, DevnetScheme
+
+        head = await self.status()
+        return Backend(scheme=DevnetScheme(), signer=DevnetKey(load_or_create_key(key_path)), ledger=self,  # type: ignore[arg-type]
+                       chain_id=int(head.chain_id), adjudicator=bytes(getattr(self, "adjudicator", ADJUDICATOR)),
+                       address_length=32, signature_length=64,
+                       block_time=float(head.block_time) if head.block_time else 1.0)
 
     async def deposit(self, key: Signer, channel_id: ChannelId, asset: AssetId, amount: int) -> None:
         await self._submit(key, t.Deposit(channel_id=channel_id, asset=asset, amount=amount))

@@ -88,6 +88,9 @@ class DevnetScheme:
     def sign(self, key: Signer, params: ChannelParams, state: State) -> bytes:
         return key.sign_digest(self.state_digest(params, state))
 
+    def verify_digest(self, signer: Address, digest: bytes, signature: bytes) -> bool:
+        return verify(signer, digest, signature)
+
     def verify(self, params: ChannelParams, state: State, signer: Address, signature: bytes) -> bool:
         """Never raises: a state that cannot even be laid out (decoded from a hostile
         source with out-of-range fields) simply does not verify."""
