@@ -284,6 +284,132 @@ async def test_locks_pay_the_payee_only_with_a_secret_registered_before_expiry(d
     assert await dn.secret_time(sha256(b"never")) is None
 
 
+# A lock is decided by time, never by when someone withdraws (proto/03 section 6.11). The rule
+# these tests replace paid every lock at the withdraw: a lock whose preimage was not registered
+# *yet* went back to its payer, so a payee holding the preimage lost the lock to a withdraw that
+# came before the expiry, and no forwarder could ever be safe.
+
+
+def lock_events(dn: Devnet) -> list:
+    return [ev for ev in dn.store.events_after(0) if ev.kind == "LockResolved"]
+
+
+async def test_a_withdraw_before_expiry_leaves_the_lock_to_a_secret_registered_later(dn: Devnet, refuse) -> None:
+    """The review's scenario: window 100 s, lock expiring in an hour, withdraw at 101 s,
+    preimage registered at 111 s: the payee is paid the lock, the payer its balance at once."""
+    params = await funded(dn, make_params(PARTIES, duration=100))
+    t0 = await dn.now()
+    lock = Lock(asset=NATIVE, amount=30, hashlock=sha256(b"preimage"), expiry=t0 + 3600, payer=0, payee=1)
+    await dn.register(A, params, signed(params, PARTIES, 3, (70, 100), locks=[lock]))
+    dn.advance_time(101)
+    await dn.withdraw(A, params)  # the payer itself, trying to beat the payee to it
+    assert await balances(dn) == (900 + 70, 900 + 100)  # the unlocked balances, at once
+    view = await dn.channel(params.channel_id)
+    assert view.withdrawn and view.holdings == {"native": 30}  # the lock stays in escrow
+    withdrawn = dn.store.events_after(0)[-1]
+    assert withdrawn.kind == "Withdrawn" and not withdrawn.data["refunded"]
+    assert sorted(withdrawn.data["payouts"]) == sorted([(A.address, "native", 70), (B.address, "native", 100)])
+    assert lock_events(dn) == []
+    with refuse(dn, WindowOpen, match="wait for a preimage"):  # undecided: nobody may take it yet
+        await dn.withdraw(A, params)
+    with refuse(dn, AlreadyWithdrawn):  # the escrow still holds the lock: no deposit may join it
+        await dn.deposit(A, params.channel_id, NATIVE, 1)
+
+    dn.advance_time(10)
+    assert await dn.now() == t0 + 111
+    await dn.register_secret(B, b"preimage")
+    await dn.withdraw(C, params)  # anyone may settle a decided lock
+    assert await balances(dn) == (970, 1030)
+    (ev,) = lock_events(dn)
+    assert ev.channel_id == params.channel_id and ev.time == t0 + 111
+    assert {k: ev.data[k] for k in ("version", "index", "hashlock", "fulfilled", "to", "asset", "amount")} == {
+        "version": 3, "index": 0, "hashlock": lock.hashlock, "fulfilled": True, "to": B.address,
+        "asset": "native", "amount": 30}
+    assert (await dn.channel(params.channel_id)).holdings == {}
+    with refuse(dn, AlreadyWithdrawn):  # every lock paid: nothing is paid twice
+        await dn.withdraw(A, params)
+    assert [ev.kind for ev in dn.store.events_after(0)].count("Withdrawn") == 1
+
+
+async def test_a_preimage_registered_before_expiry_pays_the_payee_however_late_the_withdraw(dn: Devnet) -> None:
+    params = await funded(dn, make_params(PARTIES, duration=100))
+    t0 = await dn.now()
+    lock = Lock(asset=NATIVE, amount=30, hashlock=sha256(b"preimage"), expiry=t0 + 300, payer=0, payee=1)
+    await dn.register(A, params, signed(params, PARTIES, 3, (70, 100), locks=[lock]))
+    dn.advance_time(100)
+    await dn.withdraw(A, params)
+    dn.advance_time(199)
+    await dn.register_secret(B, b"preimage")  # one second before the expiry
+    dn.advance_time(10_000)  # nobody withdraws for hours: the payer must still not get it
+    await dn.withdraw(A, params)
+    assert await balances(dn) == (970, 1030)
+    assert lock_events(dn)[0].data["fulfilled"] is True
+
+
+async def test_an_expired_lock_goes_back_to_the_payer_only_once_the_expiry_is_reached(dn: Devnet, refuse) -> None:
+    params = await funded(dn, make_params(PARTIES, duration=100))
+    t0 = await dn.now()
+    early = Lock(asset=NATIVE, amount=20, hashlock=sha256(b"never"), expiry=t0 + 200, payer=0, payee=1)
+    late = Lock(asset=NATIVE, amount=10, hashlock=sha256(b"never either"), expiry=t0 + 300, payer=1, payee=0)
+    await dn.register(A, params, signed(params, PARTIES, 3, (80, 90), locks=[early, late]))
+    dn.advance_time(100)
+    await dn.withdraw(B, params)
+    assert await balances(dn) == (980, 990)
+    assert (await dn.channel(params.channel_id)).holdings == {"native": 30}
+    dn.advance_time(99)  # one second before the first expiry
+    with refuse(dn, WindowOpen):  # a withdraw before expiry pays the lock to nobody
+        await dn.withdraw(B, params)
+    dn.advance_time(1)  # ledger time == expiry: expired
+    await dn.withdraw(B, params)
+    assert await balances(dn) == (1000, 990)  # the first lock back to its payer, alice
+    assert (await dn.channel(params.channel_id)).holdings == {"native": 10}
+    (ev,) = lock_events(dn)
+    assert (ev.data["index"], ev.data["fulfilled"], ev.data["to"], ev.data["amount"]) == (0, False, A.address, 20)
+    with refuse(dn, WindowOpen):  # the second one is not decided yet
+        await dn.withdraw(B, params)
+    dn.advance_time(100)
+    await dn.withdraw(A, params)
+    assert await balances(dn) == (1000, 1000)
+    assert [(ev.data["index"], ev.data["to"]) for ev in lock_events(dn)] == [(0, A.address), (1, B.address)]
+    assert (await dn.channel(params.channel_id)).holdings == {}
+
+
+async def test_a_secret_registered_at_or_after_expiry_does_not_count(dn: Devnet, refuse) -> None:
+    params = await funded(dn, make_params(PARTIES, duration=100))
+    t0 = await dn.now()
+    at = Lock(asset=NATIVE, amount=20, hashlock=sha256(b"at expiry"), expiry=t0 + 200, payer=0, payee=1)
+    after = Lock(asset=NATIVE, amount=10, hashlock=sha256(b"after expiry"), expiry=t0 + 50, payer=0, payee=1)
+    await dn.register(A, params, signed(params, PARTIES, 3, (70, 100), locks=[at, after]))
+    dn.advance_time(60)
+    await dn.register_secret(B, b"after expiry")  # 10 s after its lock expired
+    dn.advance_time(40)
+    await dn.withdraw(B, params)  # the second lock is decided already: paid in the same transaction
+    events = dn.store.events_after(0)
+    assert [ev.kind for ev in events[-2:]] == ["Withdrawn", "LockResolved"]
+    assert (events[-1].data["index"], events[-1].data["fulfilled"], events[-1].data["to"]) == (1, False, A.address)
+    assert sum(n for _, _, n in events[-2].data["payouts"]) == 170  # Withdrawn's payouts leave the locks out
+    assert await balances(dn) == (900 + 70 + 10, 900 + 100)
+    dn.advance_time(100)
+    await dn.register_secret(B, b"at expiry")  # registered at the very second of the expiry: too late
+    assert await dn.secret_time(sha256(b"at expiry")) == at.expiry
+    await dn.withdraw(B, params)
+    assert await balances(dn) == (1000, 1000)
+    assert lock_events(dn)[-1].data["fulfilled"] is False
+
+
+async def test_an_underfunded_channel_refunds_and_keeps_no_lock(dn: Devnet, refuse) -> None:
+    params = await funded(dn, amounts=(100, 0))
+    t0 = await dn.now()
+    lock = Lock(asset=NATIVE, amount=30, hashlock=sha256(b"p"), expiry=t0 + 3600, payer=0, payee=1)
+    await dn.register(A, params, signed(params, PARTIES, 1, (70, 100), locks=[lock]))
+    dn.advance_time(params.challenge_duration)
+    await dn.withdraw(B, params)
+    assert await balances(dn) == (1000, 1000) and lock_events(dn) == []
+    assert (await dn.channel(params.channel_id)).holdings == {}
+    with refuse(dn, AlreadyWithdrawn):
+        await dn.withdraw(B, params)
+
+
 async def test_a_secret_keeps_its_first_registration_time(dn: Devnet) -> None:
     await dn.register_secret(A, b"s")
     first = await dn.secret_time(sha256(b"s"))

@@ -36,6 +36,8 @@ from channels.chain.devnet.client import RemoteDevnet, open_remote_devnet
 from channels.chain.devnet.scheme import DevnetScheme
 from channels.chain.devnet.store import file_digest
 from channels.core.ids import NATIVE
+from channels.core.state import Lock
+from channels.crypto import sha256
 
 pytestmark = pytest.mark.trio
 A, B, C = keys("alice", "bob", "carol")
@@ -209,6 +211,39 @@ async def _until(events, kind: str):
 async def _wait_until(dn: RemoteDevnet, time: int) -> None:
     while await dn.now() < time:
         await trio.sleep(0.1)
+
+
+async def test_a_lock_left_in_escrow_is_resolved_through_the_daemon(daemon: DaemonProc) -> None:
+    """Client -> daemon -> resolution: the withdraw pays the balances and keeps the lock, a
+    preimage registered afterwards (before the expiry) pays it to the payee, and the
+    ``LockResolved`` event travels over the RPC."""
+    payer, payee = keys("rpc-lock-payer", "rpc-lock-payee")
+    params = make_params([payer, payee], duration=1, nonce=b"rpc-lock")
+    with trio.fail_after(30):
+        async with open_remote_devnet(daemon.address) as dn:
+            for key in (payer, payee):
+                await dn.faucet(key.address, 100)
+                await dn.deposit(key, params.channel_id, NATIVE, 100)
+            lock = Lock(asset=NATIVE, amount=25, hashlock=sha256(b"rpc preimage"), expiry=await dn.now() + 3600,
+                        payer=0, payee=1)
+            await dn.register(payer, params, signed(params, [payer, payee], 1, (75, 100), locks=[lock]))
+            await _wait_until(dn, (await dn.channel(params.channel_id)).deadline)
+            await dn.withdraw(payer, params)
+            assert (await dn.balance(payer.address), await dn.balance(payee.address)) == (75, 100)
+            view = await dn.channel(params.channel_id)
+            assert view.withdrawn and view.holdings == {"native": 25}
+            async with unchanged(daemon, WindowOpen):  # undecided: the payer cannot take it back
+                await dn.withdraw(payer, params)
+            await dn.register_secret(payee, b"rpc preimage")
+            (ev,) = await dn.send(payee, t.Withdraw(params=params))
+            assert (ev.kind, ev.channel_id) == ("LockResolved", params.channel_id)
+            assert {k: ev.data[k] for k in ("version", "index", "fulfilled", "to", "asset", "amount")} == {
+                "version": 1, "index": 0, "fulfilled": True, "to": payee.address, "asset": "native", "amount": 25}
+            assert (await dn.balance(payer.address), await dn.balance(payee.address)) == (75, 125)
+            assert (await dn.channel(params.channel_id)).holdings == {}
+            assert (await dn.events_page(after=ev.cursor - 1))[0] == ev
+            async with unchanged(daemon, AlreadyWithdrawn):
+                await dn.withdraw(payer, params)
 
 
 async def test_second_daemon_on_the_same_data_dir_is_refused(daemon: DaemonProc) -> None:

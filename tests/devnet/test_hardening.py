@@ -26,30 +26,32 @@ from devnet_util import keys, make_params, signed
 from test_cli import run
 
 from channels import encoding
-from channels.chain.base import Malformed, Overflow
+from channels.chain.base import AlreadyWithdrawn, Malformed, Overflow
 from channels.chain.devnet import client as client_module
 from channels.chain.devnet import rpc_codec as rc
 from channels.chain.devnet.client import RemoteDevnet, open_remote_devnet
 from channels.chain.devnet.daemon import FAUCET_PER_PEER, FAUCET_TOTAL, DevnetService
 from channels.chain.devnet.errors import CursorPruned, RateLimited, TooManySubscriptions
 from channels.chain.devnet.ledger import Devnet
-from channels.chain.devnet.rules import faucet_receipt
+from channels.chain.devnet.rules import ChannelRecord, faucet_receipt
 from channels.chain.devnet.store import SCHEMA_VERSION
 from channels.core.ids import MAX_U64, NATIVE
+from channels.core.state import Lock
 from channels.crypto import sha256
-from channels.errors import ConfigError, LedgerError
+from channels.errors import ConfigError, DecodeError, LedgerError
 from channels.net import Host, RpcRemoteError, open_host
 from channels.net.rpc import open_subscription
 
 A, B, C = keys("alice", "bob", "carol")
 RELEASED_V1 = Path(__file__).parent / "data" / "devnet_v1.sql"
+RELEASED_V1_LOCKS = Path(__file__).parent / "data" / "devnet_v1_locks.sql"
 
 
-def released_data_dir(tmp_path: Path) -> Path:
+def released_data_dir(tmp_path: Path, dump: Path = RELEASED_V1) -> Path:
     """A devnet.db exactly as the released version (schema 1) wrote it: see data/devnet_v1.sql."""
     path = tmp_path / "devnet.db"
     db = sqlite3.connect(path)
-    db.executescript(RELEASED_V1.read_text())
+    db.executescript(dump.read_text())
     db.close()
     return path
 
@@ -99,7 +101,7 @@ async def test_a_withdraw_pays_a_receiver_whose_balance_is_at_2_64(tmp_path: Pat
 async def test_a_released_data_dir_opens_and_its_frozen_payout_goes_through(tmp_path: Path) -> None:
     path = released_data_dir(tmp_path)
     params = make_params([A, B], duration=100)
-    with Devnet(path, clock=None) as dn:  # schema 1 -> 2 on open
+    with Devnet(path, clock=None) as dn:  # schema 1 -> 3 on open
         assert (dn.head.height, dn.head.time, dn.chain_id) == (1, 1_700_000_010, 1337)
         assert await dn.balances(B.address) == {"native": MAX_U64, "GOLD": 7}
         assert await dn.balance(A.address) == 400 and await dn.nonce(A.address) == 6
@@ -115,8 +117,100 @@ async def test_a_released_data_dir_opens_and_its_frozen_payout_goes_through(tmp_
     with Devnet(path, clock=None) as again:  # and the upgraded file opens again
         assert await again.balance(B.address) == MAX_U64 + 50
     db = sqlite3.connect(path)
-    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == SCHEMA_VERSION == 2
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == SCHEMA_VERSION == 3
     db.close()
+
+
+async def test_released_locks_open_and_a_disputed_one_is_escrowed(tmp_path: Path) -> None:
+    """A released file with locks (6 fields, no lock id; see data/devnet_v1_locks.sql): every
+    record and event decodes after the upgrade, each lock has an id distinct in its state, the
+    channel the released rule paid out stays paid out, and the disputed one pays its locks by
+    the new rule."""
+    path = released_data_dir(tmp_path, RELEASED_V1_LOCKS)
+    paid = make_params([A, B], duration=100, nonce=b"locks-paid")
+    open_ = make_params([A, B], duration=100, nonce=b"locks-open")
+    with Devnet(path, clock=None) as dn:  # schema 1 -> 3 on open
+        assert dn.head.time == 1_700_000_100
+        assert await dn.balance(A.address) == 400 and await dn.balance(B.address) == 400
+        events = dn.store.events_after(0)
+        assert [ev.kind for ev in events].count("Registered") == 2 and events[-1].kind == "Withdrawn"
+        view = await dn.channel(paid.channel_id)
+        assert view.withdrawn and view.holdings == {}  # its lock was paid by the released rule
+        with pytest.raises(AlreadyWithdrawn):
+            await dn.withdraw(A, paid)
+        view = await dn.channel(open_.channel_id)
+        assert view.registered is not None and view.holdings == {"native": 200}
+        locks = view.registered.state.allocation.locks
+        assert [(lk.amount, lk.payer, lk.lock_id) for lk in locks] == [(30, 0, b"\x00"), (5, 1, b"\x01")]
+        assert locks[0].hashlock == sha256(b"open preimage") and locks[0].expiry == 1_700_003_600
+        assert [ev.data["state"] for ev in events if ev.kind == "Registered"][-1] == view.registered
+        await dn.withdraw(A, open_)  # the window ended at 1700000100
+        assert (await dn.balance(A.address), await dn.balance(B.address)) == (470, 495)
+        assert (await dn.channel(open_.channel_id)).holdings == {"native": 35}
+        dn.advance_time(1000)
+        await dn.register_secret(B, b"open preimage")  # long after the withdraw, before the expiry
+        await dn.withdraw(A, open_)
+        assert (await dn.balance(A.address), await dn.balance(B.address)) == (470, 525)
+        dn.advance_time(2500)  # the second lock expires: back to bob, its payer
+        await dn.withdraw(A, open_)
+        assert (await dn.balance(A.address), await dn.balance(B.address)) == (470, 530)
+    with Devnet(path, clock=None) as again:  # the upgraded file opens again, as it is
+        resolved = [ev.data for ev in again.store.events_after(0) if ev.kind == "LockResolved"]
+        assert [(lk["lock_id"], lk["fulfilled"]) for lk in resolved] == [(b"\x00", True), (b"\x01", False)]
+
+
+async def test_a_channel_withdrawn_before_lock_escrow_reads_as_paid_out(tmp_path: Path) -> None:
+    """Schemas 1 and 2 kept 7-field channel records and paid every lock at the withdraw:
+    such a withdrawn record opens as fully paid, with nothing left in escrow."""
+    params = make_params([A, B], duration=100, nonce=b"old-withdrawn")
+    path = tmp_path / "devnet.db"
+    with Devnet(path, clock=None) as dn:
+        await dn.faucet(A.address, 100)
+        await dn.deposit(A, params.channel_id, NATIVE, 100)
+        t0 = await dn.now()
+        lock = Lock(asset=NATIVE, amount=30, hashlock=sha256(b"p"), expiry=t0 + 3600, payer=0, payee=1)
+        await dn.register(A, params, signed(params, [A, B], 1, (70, 0), locks=[lock]))
+        dn.advance_time(100)
+        await dn.withdraw(A, params)
+        assert (await dn.channel(params.channel_id)).holdings == {"native": 30}
+    db = sqlite3.connect(path)  # as the earlier releases wrote it (they had paid the lock already)
+    (blob,) = db.execute("SELECT record FROM channels").fetchone()
+    fields = encoding.decode(blob)
+    assert len(fields) == 8 and fields[6] is True and fields[7] == [0]
+    db.execute("UPDATE channels SET record = ?", (encoding.encode(fields[:7]),))
+    db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    with Devnet(path, clock=None) as dn:  # schema 2 -> 3 on open
+        view = await dn.channel(params.channel_id)
+        assert view.withdrawn and view.holdings == {}
+        before = dn.state_digest()
+        with pytest.raises(AlreadyWithdrawn):
+            await dn.withdraw(A, params)
+        assert dn.state_digest() == before
+    db = sqlite3.connect(path)
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == 3
+    db.close()
+
+
+def test_a_channel_record_with_bad_pending_locks_does_not_decode() -> None:
+    params = make_params([A, B], nonce=b"record")
+    state = signed(params, [A, B], 1, (1, 1), locks=[Lock(asset=NATIVE, amount=1, hashlock=sha256(b"p"),
+                                                              expiry=9, payer=0, payee=1)])
+    good = ChannelRecord(channel_id=params.channel_id, params=params, state=state, withdrawn=True, pending=(0,))
+    assert ChannelRecord.from_fields(good.to_fields()) == good
+    for pending in ([1], [0, 0], [-1], "0", [True]):  # out of range, repeated, negative, not a list, bool
+        with pytest.raises(DecodeError):
+            ChannelRecord.from_fields([*good.to_fields()[:7], pending])
+
+
+def test_a_client_skips_an_event_kind_it_does_not_know() -> None:
+    """Kinds may be added (LockResolved was): an unknown one decodes with empty data, so a
+    subscription moves past it; a known kind with wrong fields is still malformed."""
+    ev = rc.decode_event(encoding.encode([7, "SomethingNew", None, 3, 1_700_000_000, [1, b"x"]]))
+    assert (ev.cursor, ev.kind, ev.data) == (7, "SomethingNew", {})
+    with pytest.raises(Malformed):
+        rc.decode_event(encoding.encode([7, "LockResolved", b"\x00" * 32, 3, 1_700_000_000, [1, b"x"]]))
 
 
 async def test_a_released_data_dir_starts_a_daemon(tmp_path: Path) -> None:

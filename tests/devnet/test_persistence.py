@@ -13,9 +13,11 @@ import pytest
 import trio
 from devnet_util import keys, make_params, signed
 
-from channels.chain.base import WindowOpen
+from channels.chain.base import AlreadyWithdrawn, WindowOpen
 from channels.chain.devnet.ledger import Devnet
 from channels.core.ids import NATIVE
+from channels.core.state import Lock
+from channels.crypto import sha256
 
 pytestmark = pytest.mark.trio
 A, B = keys("alice", "bob")
@@ -115,3 +117,26 @@ async def test_events_resume_from_a_cursor_after_restart(tmp_path: Path) -> None
                 if ev.kind == "Registered":
                     break
         assert got == ["Deposited", "SecretRegistered", "Checkpointed", "Registered"]
+
+
+async def test_a_lock_in_escrow_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "devnet.db"
+    with Devnet(path, clock=None) as dn:
+        await open_dispute(dn)
+        t0 = await dn.now()
+        lock = Lock(asset=NATIVE, amount=40, hashlock=sha256(b"late"), expiry=t0 + 3600, payer=0, payee=1)
+        await dn.refute(B, PARAMS, signed(PARAMS, [A, B], 4, (110, 50), locks=[lock]))
+        dn.advance_time(100)
+        await dn.withdraw(A, PARAMS)
+        view, digest = await dn.channel(PARAMS.channel_id), dn.state_digest()
+        assert view.withdrawn and view.holdings == {"native": 40}
+    with Devnet(path, clock=None) as again:
+        assert again.state_digest() == digest and await again.channel(PARAMS.channel_id) == view
+        with pytest.raises(WindowOpen):
+            await again.withdraw(A, PARAMS)
+        await again.register_secret(B, b"late")
+        await again.withdraw(A, PARAMS)
+        assert (await again.balance(A.address), await again.balance(B.address)) == (400 + 110, 400 + 50 + 40)
+    with Devnet(path, clock=None) as again:
+        with pytest.raises(AlreadyWithdrawn):
+            await again.withdraw(B, PARAMS)
