@@ -168,19 +168,3 @@ class AppRegistry:
 
 
 DEFAULT_APPS = AppRegistry(PaymentApp())
-_REGISTRY: dict[str, App] = {"payment": DEFAULT_APPS.get("payment")}
-
-
-def register_app(app: App) -> None:
-    """Deprecated: the devnet adjudicator's lookup until it takes an ``AppRegistry``."""
-    existing = _REGISTRY.get(app.app_id)
-    if existing is not None and type(existing) is not type(app):
-        raise InvalidTransition(f"app id {app.app_id!r} is already registered to another app")
-    _REGISTRY[app.app_id] = app
-
-
-def get_app(app_id: str) -> App:
-    try:
-        return _REGISTRY[app_id]
-    except KeyError:
-        raise InvalidTransition(f"no app registered under id {app_id!r}") from None

@@ -8,12 +8,13 @@ import pytest
 from daemon_util import DaemonProc
 
 from channels.chain.devnet.ledger import Devnet
+from tests.devnet.devnet_util import TEST_APPS
 
 
 @pytest.fixture
 def dn() -> Iterator[Devnet]:
     """A deterministic in-memory devnet: time moves only with advance_time."""
-    with Devnet(clock=None) as devnet:
+    with Devnet(clock=None, apps=TEST_APPS) as devnet:
         yield devnet
 
 

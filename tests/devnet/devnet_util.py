@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import attrs
 
 from channels.chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
-from channels.core.app import check_common, register_app
+from channels.core.app import DEFAULT_APPS, check_common
 from channels.core.ids import NATIVE, AssetId, Version
 from channels.core.state import Allocation, ChannelParams, Lock, SignedState, State
 from channels.crypto import sha256
@@ -70,4 +70,4 @@ def counter_data(n: int) -> bytes:
     return struct.pack(">Q", n)
 
 
-register_app(CounterApp())
+TEST_APPS = DEFAULT_APPS.with_apps(CounterApp())  # handed to every devnet of the tests

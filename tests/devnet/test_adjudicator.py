@@ -30,6 +30,7 @@ from channels.chain.devnet.scheme import DevnetScheme
 from channels.core.ids import NATIVE, AssetId
 from channels.core.state import Allocation, Lock, SignedState
 from channels.crypto import sha256
+from tests.devnet.devnet_util import TEST_APPS
 
 pytestmark = pytest.mark.trio
 A, B, C, W = keys("alice", "bob", "carol", "watchtower")
@@ -67,7 +68,7 @@ async def test_deposit_fills_escrow_and_reports_holdings(dn: Devnet, refuse) -> 
 
 
 async def test_unknown_channel_view_is_empty() -> None:
-    with Devnet(clock=None) as dn:
+    with Devnet(clock=None, apps=TEST_APPS) as dn:
         view = await dn.channel(make_params(PARTIES).channel_id)
         assert view.holdings == {} and view.registered is None
 

@@ -28,6 +28,7 @@ from channels.chain.devnet.scheme import DevnetScheme
 from channels.core.ids import NATIVE, Version
 from channels.core.state import Allocation, Lock, SignedState, State
 from channels.crypto import sha256
+from tests.devnet.devnet_util import TEST_APPS
 
 A, B, C = keys("alice", "bob", "carol")
 PARTIES = [A, B]
@@ -145,7 +146,7 @@ def reference_payouts(dn: Devnet, paid: State, deposits: list[tuple[bytes, int]]
 def test_random_disputes_conserve_money_and_pay_once(pool: list[SignedState], funding: tuple[int, int],
                                                      script: list[tuple], opening: int | None,
                                                      late: list[int]) -> None:
-    with Devnet(clock=None) as dn:
+    with Devnet(clock=None, apps=TEST_APPS) as dn:
         for k in ACCOUNTS:
             dn.faucet_sync(k.address, MINT)
         deposits: list[tuple[bytes, int]] = []  # (depositor, amount), in order

@@ -10,18 +10,17 @@ from pathlib import Path
 import trio
 
 from channels.chain.devnet.ledger import Devnet
-from channels.core.app import DEFAULT_APPS, register_app
+from channels.core.app import DEFAULT_APPS
 from channels.core.channel import Phase
 from channels.net.memory import MemoryNetwork, open_memory_transport
 from channels.node import Node, load_config
 from tests.apps import RaceToTen
 
-APPS = DEFAULT_APPS.with_apps(RaceToTen())
-register_app(RaceToTen())  # the devnet adjudicator's rules (it takes no registry yet)
+APPS = DEFAULT_APPS.with_apps(RaceToTen())  # the nodes and the L1 are handed the same rules
 
 
 async def test_a_game_is_played_off_chain_then_forced_on_chain(tmp_path: Path) -> None:
-    dev = Devnet(None, clock=None)
+    dev = Devnet(None, clock=None, apps=APPS)
     net = MemoryNetwork()
     async with AsyncExitStack() as stack:
         nodes = {}

@@ -27,6 +27,7 @@ from types import TracebackType
 import trio
 
 from ...chain.base import ChainEvent, ChannelOnChain, Malformed, Signer
+from ...core.app import DEFAULT_APPS, AppRegistry
 from ...core.ids import MAX_U64, NATIVE, Address, AssetId, ChannelId
 from ...errors import ConfigError, LedgerError
 from . import rules
@@ -53,12 +54,13 @@ class Devnet(DevnetOps):
 
     def __init__(self, path: str | Path | None = None, *, chain_id: int = DEFAULT_CHAIN_ID,
                  clock: Callable[[], float] | None = _time.time, auto_mine: bool = True,
-                 block_time: float = 1.0, log_kept: int = LOG_KEPT) -> None:
+                 block_time: float = 1.0, log_kept: int = LOG_KEPT, apps: AppRegistry = DEFAULT_APPS) -> None:
         if not (isinstance(block_time, (int, float)) and 0.001 <= block_time <= 86_400):
             raise ConfigError(f"the block time is 0.001 .. 86400 seconds, got {block_time!r}")
         self._clock = clock
         self._auto_mine = auto_mine
         self.block_time = float(block_time)
+        self.apps = apps  # the game rules ``progress`` checks (the nodes must play the same)
         self.store = Store(path, chain_id=chain_id, genesis_time=self._clock_time(0), log_kept=log_kept)
         self._changed = trio.Event()
 
@@ -117,7 +119,7 @@ class Devnet(DevnetOps):
     def submit(self, tx: t.Tx) -> list[ChainEvent]:
         """Apply one signed transaction atomically; raises a typed ``LedgerError`` if refused."""
         self._follow_clock()
-        writes = rules.apply_tx(self.store, tx, now=self.store.time)
+        writes = rules.apply_tx(self.store, tx, now=self.store.time, apps=self.apps)
         events = self.store.commit(writes)
         self._notify()
         return events
@@ -131,7 +133,7 @@ class Devnet(DevnetOps):
         self._follow_clock()
 
         def step(data: bytes) -> Callable[[], rules.Writes]:
-            return lambda: rules.apply_tx(self.store, t.decode_tx(data), now=self.store.time)
+            return lambda: rules.apply_tx(self.store, t.decode_tx(data), now=self.store.time, apps=self.apps)
 
         results = self.store.commit_batch([step(data) for data in txs])
         self._notify()

@@ -41,7 +41,7 @@ from ...chain.base import (
     WrongChain,
     WrongChannel,
 )
-from ...core.app import get_app
+from ...core.app import DEFAULT_APPS, AppRegistry
 from ...core.ids import MAX_U64, NATIVE, Address, AssetId, ChannelId
 from ...core.state import ChannelParams, Lock, SignedState, State
 from ...crypto import sha256, verify
@@ -152,8 +152,9 @@ class Writes:
 class _Overlay:
     """A view with this transaction's writes laid over it, so reads see earlier writes."""
 
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, apps: AppRegistry = DEFAULT_APPS) -> None:
         self.view = view
+        self.apps = apps
         self.w = Writes()
 
     def balance(self, account: Address, asset: AssetId) -> int:
@@ -189,8 +190,11 @@ class _Overlay:
 # --- entry points ---------------------------------------------------------------------------------
 
 
-def apply_tx(view: View, tx: t.Tx, *, now: int) -> Writes:
-    """Check and apply one signed transaction; raise a typed ``LedgerError`` to refuse it."""
+def apply_tx(view: View, tx: t.Tx, *, now: int, apps: AppRegistry = DEFAULT_APPS) -> Writes:
+    """Check and apply one signed transaction; raise a typed ``LedgerError`` to refuse it.
+
+    ``apps`` are the game rules a forced move (``progress``) is checked against: the same
+    registry the nodes play with."""
     if tx.chain_id != view.chain_id:
         # Cross-chain replay: a transaction signed for another devnet is worthless here.
         raise WrongChain(f"transaction is for chain {tx.chain_id}, this ledger is chain {view.chain_id}")
@@ -200,7 +204,7 @@ def apply_tx(view: View, tx: t.Tx, *, now: int) -> Writes:
     if tx.nonce != expected:
         # Replay: a transaction already applied (or one skipped ahead) is refused.
         raise BadNonce(f"nonce {tx.nonce} given, the account's next nonce is {expected}")
-    ov = _Overlay(view)
+    ov = _Overlay(view, apps)
     _OPS[type(tx.op)](ov, tx.sender, tx.op, now)
     ov.w.nonces[tx.sender] = expected + 1
     ov.w.receipt = tx.digest
@@ -416,7 +420,7 @@ def _progress(ov: _Overlay, sender: Address, op: t.Progress, now: int) -> None:
         # Forged move: a move counts only if the mover signed it.
         raise BadSignature(f"the mover {op.mover} did not sign version {op.next_state.version}")
     try:
-        get_app(params.app_id).validate_transition(params, record.state.state, op.next_state, op.mover)
+        ov.apps.get(params.app_id).validate_transition(params, record.state.state, op.next_state, op.mover)
     except Exception as exc:  # a move the app's rules do not accept is refused, whatever the app raised
         raise InvalidMove(f"the move breaks the rules of {params.app_id!r}: {exc}") from None
     sigs = [b""] * len(params.participants)
