@@ -132,13 +132,23 @@ class HostileLink(RuleBasedStateMachine):
         if a.version == b.version:
             assert a.latest.state == b.latest.state
 
-    def teardown(self) -> None:
+    def drain(self, *, resync: bool) -> None:
+        """A clean link: reconnect until nothing is in flight; with ``resync``, also what the
+        engine does for an update stalled longer than RESYNC_AFTER."""
         pair = self.pair
         for _ in range(20):
             pair.reconnect()
             pair.deliver_all()
             if not any(pair.channel(i).queue or pair.channel(i).pending for i in (0, 1)):
-                break
+                return
+            if resync:
+                for i in (0, 1):
+                    pair.apply(i, ins.ActionResync())
+                pair.deliver_all()
+
+    def teardown(self) -> None:
+        pair = self.pair
+        self.drain(resync=False)
         for i in (0, 1):
             ch = pair.channel(i)
             assert not ch.queue and ch.pending is None, "every payment and close completes after a clean reconnect"
@@ -234,14 +244,7 @@ class MixedOperations(HostileLink):
 
     def teardown(self) -> None:
         pair = self.pair
-        for _ in range(20):
-            pair.reconnect()
-            pair.deliver_all()
-            if not any(pair.channel(i).queue or pair.channel(i).pending for i in (0, 1)):
-                break
-            for i in (0, 1):  # what the engine does for a stalled update (RESYNC_AFTER)
-                pair.apply(i, ins.ActionResync())
-            pair.deliver_all()
+        self.drain(resync=True)
         a, b = pair.channel(0), pair.channel(1)
         assert a.latest == b.latest and not (a.queue or a.pending or b.queue or b.pending)
         done = {e.key for i in (0, 1) for e in pair.notified(i, fx.NotifyOpDone)}
