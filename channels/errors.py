@@ -1,4 +1,4 @@
-"""One error tree for the whole package (DESIGN section 9).
+"""One error tree for the whole package (ARCHITECTURE section 9).
 
 Every error a user can see says what happened and what to do. The split between
 ``LocalProtocolError`` (our caller misused the API) and ``RemoteProtocolError``
@@ -37,7 +37,7 @@ class UnknownMessageType(DecodeError):
 
     @property
     def must_close(self) -> bool:
-        """Unknown even types close the stream; odd types may be ignored (DESIGN 5)."""
+        """Unknown even types close the stream; odd types may be ignored (ARCHITECTURE section 5)."""
         return self.type_id % 2 == 0
 
 

@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 control socket of a node daemon (DESIGN section 7, after Core Lightning).
+"""JSON-RPC 2.0 control socket of a node daemon (ARCHITECTURE section 7, after Core Lightning).
 
 One Unix socket, ``DIR/rpc.sock`` (mode 0600: whoever can open it controls the
 node's funds). Requests and responses are newline-delimited JSON; one connection

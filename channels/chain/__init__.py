@@ -1,1 +1,1 @@
-"""L1 backends behind small Protocol interfaces (DESIGN section 4)."""
+"""L1 backends behind small Protocol interfaces (ARCHITECTURE section 4)."""

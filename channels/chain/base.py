@@ -2,7 +2,7 @@
 
 The core never knows which backend it runs on: it is handed a ``StateScheme``
 (pure: ids, digests, signatures) and the shell is handed a ``Ledger`` (async,
-the adjudicator operations of DESIGN section 4 plus an event stream).
+the adjudicator operations of ARCHITECTURE section 4 plus an event stream).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class ChannelOnChain:
 
 
 class Ledger(Protocol):
-    """The adjudicator operations every L1 backend offers (DESIGN section 4)."""
+    """The adjudicator operations every L1 backend offers (ARCHITECTURE section 4)."""
 
     async def deposit(self, key: Signer, channel_id: ChannelId, asset: AssetId, amount: int) -> None: ...
 

@@ -1,4 +1,4 @@
-"""What goes into a transition, named by origin (DESIGN section 3).
+"""What goes into a transition, named by origin (ARCHITECTURE section 3).
 
 ``Action*`` come from the local API, ``Receive*`` from a peer (already decoded,
 not yet trusted), ``Chain*`` from the L1 watcher, ``Tick`` from the clock.

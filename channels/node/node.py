@@ -1,4 +1,4 @@
-"""``Node``: the imperative shell around the channel cores (DESIGN section 7).
+"""``Node``: the imperative shell around the channel cores (ARCHITECTURE section 7).
 
 ``async with Node.open(config, ledger=...) as node:`` owns one nursery holding the
 transport, one reader task per inbound stream, one link task per peer, the chain

@@ -1,4 +1,4 @@
-"""SQLite persistence: persist, then send (DESIGN section 6)."""
+"""SQLite persistence: persist, then send (ARCHITECTURE section 6)."""
 
 from .sqlite import Store
 

@@ -1,4 +1,4 @@
-"""Bytes on the wire: one module per message family plus the envelope (DESIGN section 5).
+"""Bytes on the wire: one module per message family plus the envelope (ARCHITECTURE section 5).
 
 ``encode_message`` / ``decode_message`` in ``envelope`` are the entry points.
 """

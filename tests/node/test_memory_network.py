@@ -1,4 +1,4 @@
-"""In-process networks of nodes over the memory transport (DESIGN section 10):
+"""In-process networks of nodes over the memory transport (ARCHITECTURE section 10):
 lossy and reordering links, disconnects, a stale-state adversary. The devnet runs
 without a clock, so challenge windows pass only when the test advances time."""
 

@@ -2,7 +2,7 @@
 event and block, in one file.
 
 WAL with ``synchronous=FULL``: a transaction that returned has reached the disk, so
-it survives ``kill -9`` and power loss (DESIGN section 6: the records that decide
+it survives ``kill -9`` and power loss (ARCHITECTURE section 6: the records that decide
 disputes are never half-written). Each ledger transaction's ``Writes`` and its events
 go in one SQLite transaction: either all of it is visible, or none.
 
