@@ -118,6 +118,15 @@ class Params:
     def optional_integer(self, name: str, *, minimum: int = 1) -> int | None:
         return None if self._raw.get(name) is None else self.integer(name, minimum=minimum)
 
+    def hexbytes(self, name: str, *, size: int | None = None, max_size: int = 32) -> bytes:
+        try:
+            value = bytes.fromhex(self.text(name))
+        except ValueError:
+            raise InvalidParams(f"{name} must be hex") from None
+        if (size is not None and len(value) != size) or not 0 < len(value) <= max_size:
+            raise InvalidParams(f"{name} must be {size if size is not None else f'1..{max_size}'} bytes")
+        return value
+
     def flag(self, name: str, default: bool = False) -> bool:
         value = self._raw.get(name, default)
         if not isinstance(value, bool):
@@ -212,6 +221,40 @@ async def _pay(node: Node, p: Params) -> dict[str, Any]:
                 "balance": info["balance"], "peer_balance": info["peer_balance"]}
     raise LocalProtocolError(f"the peer did not countersign within {PAY_TIMEOUT:g} s; the payment may still "
                              f"complete: retry with --payment-id {payment_id.hex()} (safe: it never pays twice)")
+
+
+async def _settle_within(node: Node, cid: bytes, work: Awaitable[Any], what: str) -> dict[str, Any]:
+    """Run a lock operation until the peer countersigns (at most ``PAY_TIMEOUT``)."""
+    with trio.move_on_after(PAY_TIMEOUT):
+        version = await work
+        return {**_channel_json(node, cid), "version": int(version)}
+    raise LocalProtocolError(f"the peer did not countersign the {what} within {PAY_TIMEOUT:g} s; it stays queued "
+                             "(a payee's secret is stored: the node claims the lock on the L1 before its expiry)")
+
+
+@method("add-lock", "channel_id", "amount", "hashlock", "expiry", "lock_id")
+async def _add_lock(node: Node, p: Params) -> dict[str, Any]:
+    cid = node.find_channel(p.text("channel_id"))
+    lock_id = p.hexbytes("lock_id") if p.has("lock_id") else None
+    with trio.move_on_after(PAY_TIMEOUT):
+        lock_id = await node.add_lock(cid, p.integer("amount"), p.hexbytes("hashlock", size=32),
+                                      p.integer("expiry"), lock_id=lock_id)
+        return {**_channel_json(node, cid), "lock_id": lock_id.hex()}
+    raise LocalProtocolError(f"the peer did not countersign the lock within {PAY_TIMEOUT:g} s")
+
+
+@method("fulfill-lock", "channel_id", "lock_id", "preimage")
+async def _fulfill_lock(node: Node, p: Params) -> dict[str, Any]:
+    cid = node.find_channel(p.text("channel_id"))
+    work = node.fulfill_lock(cid, p.hexbytes("lock_id"), p.hexbytes("preimage"))
+    return await _settle_within(node, cid, work, "fulfillment")
+
+
+@method("fail-lock", "channel_id", "lock_id", "reason")
+async def _fail_lock(node: Node, p: Params) -> dict[str, Any]:
+    cid = node.find_channel(p.text("channel_id"))
+    work = node.fail_lock(cid, p.hexbytes("lock_id"), reason=p.integer("reason", 0, minimum=0))
+    return await _settle_within(node, cid, work, "failure")
 
 
 @method("list-channels")

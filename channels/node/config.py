@@ -29,6 +29,7 @@ class NodeConfig:
     max_peers_without_channel: int = 64  # introduced peers we keep without any channel with them
     funding_timeout: int = 3600  # seconds of L1 time before a channel never funded is dropped
     init_timeout: float = 10.0  # seconds an inbound stream may take to send its Init
+    lock_margin: int = 60  # seconds before a lock's expiry at which its payee, holding the secret, goes on chain
     max_streams_per_peer: int = 4
     # Live inbound connections (channels.net.limits): all together, per source address
     # (IPv6: per /64) and per peer id. Closed connections free their slot at once.

@@ -133,7 +133,7 @@ class Node:
         self.chain_id = backend.chain_id
         self.adjudicator = backend.adjudicator
         self.engine = Engine(store, Env(scheme=backend.scheme, signer=backend.signer, apps=apps,
-                                        funding_timeout=config.funding_timeout))
+                                        funding_timeout=config.funding_timeout, lock_margin=config.lock_margin))
         self.block_time = backend.block_time  # seconds per L1 block
         self._nursery = nursery
         # Bounded: peers' readers wait when the engine falls behind (back-pressure), instead
