@@ -146,6 +146,9 @@ class Node:
             p: PeerInfo(addr, addrs) for p, (addr, addrs) in store.peers().items()}
         self._peer_seen = trio.Event()
         self._inbound: dict[str, int] = {}
+        # Local pay() calls in progress by payment id: (channel, asset, amount) and how many
+        # callers wait on it (concurrent retries share one outcome).
+        self._paying: dict[bytes, tuple[tuple[ChannelId, AssetId, int], int]] = {}
         self._l1_down: tuple[float, str] | None = None  # since (monotonic), last error
         self._l1_logged = -math.inf
         self.stopped = trio.Event()
@@ -253,25 +256,45 @@ class Node:
         signed may still complete: ``payment_status(payment_id)`` tells."""
         ch = self._channel(channel_id)
         payment_id = PaymentId(payment_id or os.urandom(16))
+        asset = asset or ch.allocation.assets[0]
+        same = (channel_id, asset, amount)
+        # An id names one payment: a retry with other terms would be reported as paid while
+        # only the first amount moved (or pay twice), so it is refused.
+        known = self.store.payment_of(payment_id)
+        if known is not None and known[0] == "sent" and (known[1], known[2]) != (channel_id, amount):
+            raise LocalProtocolError(f"payment id {payment_id.hex()} was already used for {known[2]} on channel "
+                                     f"{known[1].hex()[:12]}; use another id")
+        if self._paying.get(payment_id, (same, 0))[0] != same:
+            raise LocalProtocolError(f"payment id {payment_id.hex()} is in flight with other terms; use another id")
         done = self.store.payment(payment_id)
         if done is not None and done[0] == "sent":  # a retry of a payment that went through
             return Version(int(done[1]))
-        waiter = Waiter()
-        self.engine.payment_waiters[payment_id] = waiter
-        if not any(op.key == payment_id for op in ch.in_flight):  # a retry waits for the original
-            action = ins.ActionPay(payment_id=payment_id, asset=asset or ch.allocation.assets[0], amount=amount)
-            await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
+        waiter = self.engine.payment_waiters.get(payment_id)
+        first = waiter is None
+        if waiter is None:
+            waiter = self.engine.payment_waiters[payment_id] = Waiter()
+        callers = self._paying.get(payment_id, (same, 0))[1] + 1
+        self._paying[payment_id] = (same, callers)
         try:
+            if first and not any(op.key == payment_id for op in ch.in_flight):  # a retry waits for the original
+                action = ins.ActionPay(payment_id=payment_id, asset=asset, amount=amount)
+                await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
             return Version(await waiter.wait())
         except trio.Cancelled:
-            cancel = CoreItem(channel_id=channel_id, input=ins.ActionCancelPay(payment_id=payment_id))
-            try:
-                self._inputs.send_nowait(cancel)
-            except trio.WouldBlock:
-                self._nursery.start_soon(self._inputs.send, cancel)
+            if self._paying[payment_id][1] == 1:  # the last caller gives up: withdraw it if still queued
+                cancel = CoreItem(channel_id=channel_id, input=ins.ActionCancelPay(payment_id=payment_id))
+                try:
+                    self._inputs.send_nowait(cancel)
+                except trio.WouldBlock:
+                    self._nursery.start_soon(self._inputs.send, cancel)
             raise
         finally:
-            self.engine.payment_waiters.pop(payment_id, None)
+            terms, left = self._paying[payment_id]
+            if left > 1:
+                self._paying[payment_id] = (terms, left - 1)
+            else:
+                del self._paying[payment_id]
+                self.engine.payment_waiters.pop(payment_id, None)
 
     async def add_lock(self, channel_id: ChannelId, amount: int, hashlock: bytes, expiry: int, *,
                        lock_id: bytes | None = None, asset: AssetId | None = None) -> bytes:

@@ -202,6 +202,12 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO payments VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (payment_id, channel_id, direction, asset, _amount_to_db(amount), status, detail))
 
+    def payment_of(self, payment_id: bytes) -> tuple[str, bytes, int] | None:
+        """``(status, channel_id, amount)`` of an outgoing payment, or None if never recorded."""
+        row = self._db.execute("SELECT status, channel_id, amount FROM payments WHERE payment_id = ?",
+                               (payment_id,)).fetchone()
+        return None if row is None else (row[0], bytes(row[1]), _amount_from_db(row[2]))
+
     def payment(self, payment_id: bytes) -> tuple[str, str] | None:
         row = self._db.execute("SELECT status, detail FROM payments WHERE payment_id = ?", (payment_id,)).fetchone()
         return (row[0], row[1]) if row else None
