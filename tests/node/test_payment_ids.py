@@ -47,7 +47,8 @@ async def test_concurrent_retries_share_one_outcome(tmp_path: Path) -> None:
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(pay_other)
-                await trio.sleep(0)  # it is in flight now
+                while b"other" not in a._paying:  # wait until it is in flight (bounded by fail_after)
+                    await trio.sleep(0)
                 with pytest.raises(LocalProtocolError, match="in flight with other terms"):
                     await a.pay(cid, 6, payment_id=b"other")
         assert a.channel(cid).allocation.balances[0] == (970, 30), "each id paid once"
