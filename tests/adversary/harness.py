@@ -83,3 +83,11 @@ async def wait_for(what: str, check: Callable[[], Any], *, timeout: float, every
                 return last
             await trio.sleep(every)
     raise AssertionError(f"{what}: not within {timeout} s (last seen: {last!r})")
+
+
+async def funded_channel(peer: Any, address: str, amount: int, **open_args: Any) -> Any:
+    """The hostile peer funds its L1 account, connects to the victim at ``address`` and opens
+    a channel it funds alone with ``amount``; the channel id."""
+    await peer.fund(amount)  # one faucet call holds at most 2**64 - 1
+    await peer.connect(address)
+    return await peer.open_channel(amount, **open_args)

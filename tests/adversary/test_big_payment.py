@@ -10,7 +10,7 @@ from pathlib import Path
 import trio
 
 from channels.testing.hostile import open_hostile_peers
-from tests.adversary.harness import channels, devnet, info, survives, victim
+from tests.adversary.harness import channels, devnet, funded_channel, info, survives, victim
 
 AMOUNTS = (2**63, 2**64 - 1)
 
@@ -22,9 +22,7 @@ async def test_top_of_range_payments_survive_restarts(tmp_path: Path) -> None:
             address = (await info(node))["addresses"][0]
             expected: dict[str, int] = {}
             for peer, amount in zip(peers, AMOUNTS, strict=True):
-                await peer.fund(amount)  # one faucet call holds at most 2**64 - 1
-                await peer.connect(address)
-                cid = await peer.open_channel(amount)
+                cid = await funded_channel(peer, address, amount)
                 with survives(node, f"a payment of {amount}"):
                     await peer.pay(cid, amount, timeout=20)  # returns on the node's countersignature
                 expected[cid.hex()] = amount

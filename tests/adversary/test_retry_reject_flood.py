@@ -12,7 +12,7 @@ import trio
 from channels.core.messages import UpdateProposal
 from channels.rpc import RpcFailed
 from channels.testing.hostile import open_hostile_peer, reject_updates
-from tests.adversary.harness import channels, devnet, info, survives, victim
+from tests.adversary.harness import channels, devnet, funded_channel, info, survives, victim
 
 FLOOD_SECONDS = 5.0
 MAX_REPROPOSALS = 50  # in FLOOD_SECONDS: generous for "a few per second", far below "at once"
@@ -22,9 +22,7 @@ async def test_retry_rejects_are_rate_limited(tmp_path: Path) -> None:
     with trio.fail_after(90):
         async with devnet(tmp_path) as (addr, ledger), victim(tmp_path, addr) as node, \
                 open_hostile_peer(ledger=ledger) as peer:
-            await peer.fund(1_000)
-            await peer.connect((await info(node))["addresses"][0])
-            cid = await peer.open_channel(1_000)
+            cid = await funded_channel(peer, (await info(node))["addresses"][0], 1_000)
             await peer.pay(cid, 500)  # the node now has something to pay back
             peer.policy = reject_updates(retry=True)
             since = len(peer.inbox)

@@ -11,7 +11,7 @@ import trio
 
 from channels.core.ids import Address
 from channels.testing.hostile import open_hostile_peer
-from tests.adversary.harness import channels, devnet, info, victim, wait_for
+from tests.adversary.harness import channels, devnet, funded_channel, info, victim, wait_for
 from tests.procs import SHORT_WINDOWS
 
 
@@ -21,9 +21,7 @@ async def test_registered_stale_state_is_refuted(tmp_path: Path) -> None:
                 open_hostile_peer(ledger=ledger) as peer:
             node_info = await info(node)
             node_l1 = Address(bytes.fromhex(node_info["l1_account"]))
-            await peer.fund(1_000)
-            await peer.connect(node_info["addresses"][0])
-            cid = await peer.open_channel(1_000, challenge_duration=3)
+            cid = await funded_channel(peer, node_info["addresses"][0], 1_000, challenge_duration=3)
             await peer.pay(cid, 600)  # version 1: the node is owed 600; version 0 owed it nothing
             before: Any = {a: await ledger.balance(a) for a in (peer.l1_address, node_l1)}
 

@@ -17,16 +17,14 @@ from channels.core.messages import Countersign, Reestablish, UpdateProposal, Upd
 from channels.core.ops import Payment
 from channels.testing.hostile import open_hostile_peer
 from channels.wire import decode_message, encode_message
-from tests.adversary.harness import channels, devnet, info, survives, victim
+from tests.adversary.harness import channels, devnet, funded_channel, info, survives, victim
 
 
 async def test_frame_abuse_on_a_funded_channel(tmp_path: Path) -> None:
     with trio.fail_after(60):
         async with devnet(tmp_path) as (addr, ledger), victim(tmp_path, addr) as node, \
                 open_hostile_peer(ledger=ledger) as peer:
-            await peer.fund(1_000)
-            await peer.connect((await info(node))["addresses"][0])
-            cid = await peer.open_channel(1_000)
+            cid = await funded_channel(peer, (await info(node))["addresses"][0], 1_000)
             await peer.pay(cid, 100)
             update = next(i for i, f in enumerate(peer.sent) if isinstance(decode_message(f), UpdateProposal))
             countersign = next(r.frame for r in peer.inbox if isinstance(r.message, Countersign))
