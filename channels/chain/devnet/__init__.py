@@ -1,24 +1,31 @@
 """The embedded devnet L1: Ed25519 accounts, tokens, blocks and the adjudicator.
 
 ``Devnet`` runs in-process; ``open_remote_devnet`` reaches a shared daemon
-(``channels devnet start``). Both implement ``channels.chain.base.Ledger``. The remote
-client is imported lazily: it pulls in libp2p, which the scheme's users do not need.
+(``channels devnet start``). Both implement ``channels.chain.base.Ledger``. Everything
+is imported lazily: the client pulls in libp2p, the ledger trio.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .errors import CursorPruned, RateLimited, TooManySubscriptions
-from .ledger import DEFAULT_CHAIN_ID, Devnet
-from .ops import Status
-from .scheme import ADJUDICATOR, DevnetKey, DevnetScheme
+from .constants import DEFAULT_CHAIN_ID
 
 __all__ = ["ADJUDICATOR", "DEFAULT_CHAIN_ID", "CursorPruned", "Devnet", "DevnetKey", "DevnetScheme", "RateLimited",
            "RemoteDevnet", "Status", "TooManySubscriptions", "open_remote_devnet", "serve_devnet"]
 
 
+_LAZY = {"CursorPruned": "errors", "RateLimited": "errors", "TooManySubscriptions": "errors", "Devnet": "ledger",
+         "Status": "ops", "ADJUDICATOR": "scheme", "DevnetKey": "scheme", "DevnetScheme": "scheme"}
+
+
 def __getattr__(name: str) -> Any:
+    """Everything but the constants is imported on first use: the ledger pulls in trio and
+    the client libp2p, which a CLI call that only reads a file does not need."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name in ("RemoteDevnet", "open_remote_devnet"):
         from . import client
 

@@ -17,19 +17,21 @@ import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-import trio
+from typing import TYPE_CHECKING, Any
 
 from ...cli import emit
 from ...core.ids import NATIVE, Address, AssetId
 from ...errors import ConfigError
 from ...keyfile import read_key, write_key
 from ...logs import BoundedFormatter, RateLimitFilter
-from .client import RemoteDevnet, open_remote_devnet
-from .daemon import ADDR_FILE, serve_devnet
-from .ledger import DEFAULT_CHAIN_ID
+from .constants import ADDR_FILE, DEFAULT_CHAIN_ID
 from .scheme import DevnetKey
+
+if TYPE_CHECKING:
+    from .client import RemoteDevnet
+
+# The daemon and its client import libp2p (most of a second): only the commands that talk
+# to a daemon import them, so ``--help`` and the node's commands stay fast.
 
 ENV_DEVNET = "CHANNELS_DEVNET"
 
@@ -93,6 +95,10 @@ def _start(args: argparse.Namespace) -> int:
     if data_dir is None:
         raise ConfigError("channels devnet start needs --data-dir DIR")
 
+    import trio
+
+    from .daemon import serve_devnet
+
     async def run() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
@@ -142,7 +148,7 @@ def _devnet_address(args: argparse.Namespace) -> str:
     raise ConfigError(f"which devnet? give --devnet MULTIADDR or --data-dir DIR (or set ${ENV_DEVNET})")
 
 
-Command = Callable[[argparse.Namespace, RemoteDevnet], Awaitable[Any]]
+Command = Callable[[argparse.Namespace, "RemoteDevnet"], Awaitable[Any]]
 
 
 def _client(command: Command) -> Callable[[argparse.Namespace], int]:
@@ -150,8 +156,12 @@ def _client(command: Command) -> Callable[[argparse.Namespace], int]:
         address = _devnet_address(args)
 
         async def main() -> Any:
+            from .client import open_remote_devnet
+
             async with open_remote_devnet(address) as devnet:
                 return await command(args, devnet)
+
+        import trio
 
         emit(args, trio.run(main))
         return 0
@@ -197,8 +207,12 @@ def _new_account(args: argparse.Namespace) -> int:
     if address is not None:
 
         async def fund() -> int:
+            from .client import open_remote_devnet
+
             async with open_remote_devnet(address) as devnet:
                 return await devnet.faucet(key.address, args.fund)
+
+        import trio
 
         result["balance"] = trio.run(fund)
     emit(args, result)

@@ -35,14 +35,14 @@ from ...keyfile import load_or_create_key
 from ...net import open_host
 from ...net.rpc import SendFn, serve_rpc, serve_subscription
 from . import rpc_codec as rc
+from .constants import ADDR_FILE, DB_FILE, DEFAULT_CHAIN_ID, IDENTITY_FILE, LOCK_FILE
 from .errors import RateLimited, TooManySubscriptions
-from .ledger import DEFAULT_CHAIN_ID, Devnet
+from .ledger import Devnet
 from .rules import faucet_receipt
 from .scheme import ADJUDICATOR
 
 logger = logging.getLogger(__name__)
 
-DB_FILE, IDENTITY_FILE, ADDR_FILE, LOCK_FILE = "devnet.db", "identity.key", "devnet.addr", "devnet.lock"
 MAX_PAGE_BYTES = 48 * 1024  # an EVENTS answer stays well under the 64 KiB frame cap
 MAX_BATCH = 256  # transactions per group commit
 MAX_SUBSCRIPTIONS_PER_PEER = 8  # open event subscriptions of one peer id

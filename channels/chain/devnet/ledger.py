@@ -32,11 +32,11 @@ from ...core.ids import MAX_U64, NATIVE, Address, AssetId, ChannelId
 from ...errors import ConfigError, LedgerError
 from . import rules
 from . import tx as t
+from .constants import DEFAULT_CHAIN_ID
 from .ops import DevnetOps, Status
 from .scheme import ADJUDICATOR
 from .store import LOG_KEPT, Store
 
-DEFAULT_CHAIN_ID = 1337
 CLOCKLESS_GENESIS = 1_700_000_000  # block time of genesis when no clock is given
 
 
