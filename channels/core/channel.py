@@ -42,7 +42,17 @@ from .messages import (
     UpdateProposal,
     UpdateReject,
 )
-from .ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment, apply_operation, hash_preimage
+from .ops import (
+    AddLock,
+    AppMove,
+    FailLock,
+    FulfillLock,
+    MoveFn,
+    Operation,
+    Payment,
+    apply_operation,
+    hash_preimage,
+)
 from .state import Allocation, ChannelParams, Lock, SignedState, State
 
 MAX_BATCH = 256  # operations per update: a payment is ~180 bytes, so a frame stays under the 64 KiB cap
@@ -179,10 +189,7 @@ def apply_operations(state: State, ops: Sequence[Operation], *, params: ChannelP
     if len({op.key for op in ops}) != len(ops):
         raise InvalidTransition("an operation is listed twice in one update")
     app = env.apps.get(params.app_id)
-
-    def move(current: State, payload: bytes, mover: int) -> State:
-        return app.apply_move(params, current, payload, mover)
-
+    move = _mover(params, env)
     nxt = state
     for op in ops:
         nxt = apply_operation(nxt, op, proposer=proposer, now=now, move=move)
@@ -192,6 +199,12 @@ def apply_operations(state: State, ops: Sequence[Operation], *, params: ChannelP
     if len(nxt.app_data) > app.max_app_data and nxt.app_data != state.app_data:
         raise InvalidTransition(f"app data above the {app.max_app_data} bytes of {params.app_id!r}")
     return nxt
+
+
+def _mover(params: ChannelParams, env: Env) -> MoveFn:
+    """The channel app's move rule, in the shape ``apply_operation`` takes."""
+    app = env.apps.get(params.app_id)
+    return lambda state, payload, mover: app.apply_move(params, state, payload, mover)
 
 
 def _done(op: Operation, version: int) -> fx.Effect:
@@ -273,8 +286,10 @@ def _prune_abandoned(ch: Channel) -> Channel:
     """Once a newer state is signed by both, an older abandoned proposal can only lose a dispute,
     and a secret for a lock no longer in it is no longer needed."""
     kept = tuple(a for a in ch.abandoned if a[0] > ch.version)
-    live = {lk.lock_id for lk in ch.allocation.locks} | {op.lock_id for op in ch.in_flight if isinstance(op, AddLock)}
-    secrets = tuple(p for p in ch.preimages if p[0] in live)
+    secrets = ch.preimages
+    if secrets:  # most channels hold none: skip the walk over the locks and the queue
+        live = {lk.lock_id for lk in ch.allocation.locks}
+        secrets = tuple(p for p in secrets if p[0] in live)
     if kept == ch.abandoned and secrets == ch.preimages:
         return ch
     return attrs.evolve(ch, abandoned=kept, preimages=secrets)
@@ -339,11 +354,7 @@ def _build_batch(ch: Channel, version: int, now: int,
     Operations are checked one by one against the state so far: one that no longer
     applies (the peer settled that lock meanwhile, the lock expired) fails alone
     instead of jamming the queue."""
-    app = env.apps.get(ch.params.app_id)
-
-    def move(current: State, payload: bytes, mover: int) -> State:
-        return app.apply_move(ch.params, current, payload, mover)
-
+    move = _mover(ch.params, env)
     state = ch.latest.state
     batch: list[Operation] = []
     failures: list[fx.Effect] = []
@@ -460,12 +471,10 @@ def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step
         raise LocalProtocolError("payments go through ActionPay")
     if ch.phase is Phase.DISPUTED and isinstance(inp.operation, AppMove):
         return _progress(ch, inp.operation, now, env)
-    app = env.apps.get(ch.params.app_id)
-    state = ch.latest.state
+    state, move = ch.latest.state, _mover(ch.params, env)
     try:
         for op in (*ch.in_flight, inp.operation):
-            state = apply_operation(state, op, proposer=ch.me, now=now,
-                                    move=lambda s, payload, mover: app.apply_move(ch.params, s, payload, mover))
+            state = apply_operation(state, op, proposer=ch.me, now=now, move=move)
     except InvalidTransition as exc:
         raise InvalidTransition(f"{type(inp.operation).__name__} refused: {exc}") from None
     op = inp.operation
