@@ -27,7 +27,7 @@ import trio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from channels.chain.devnet import rpc_codec as rc  # noqa: E402
+from channels.chain.devnet import codec as rc  # noqa: E402
 from channels.chain.devnet import tx as t  # noqa: E402
 from channels.chain.devnet.client import open_remote_devnet  # noqa: E402
 from channels.chain.devnet.ledger import Devnet  # noqa: E402
@@ -82,7 +82,7 @@ def in_process_tps(path: Path, seconds: float) -> dict[str, float]:
 
 def start_daemon(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     """``channels devnet start`` as its own process, as nodes use it; returns (process, multiaddr)."""
-    cmd = [sys.executable, "-m", "channels.cli", "devnet", "start", "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "channels", "devnet", "start", "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -1,4 +1,4 @@
-"""Round-trip rate and latency of ``channels.net.rpc`` over real libp2p (Noise + yamux, loopback TCP).
+"""Round-trip rate and latency of ``channels.net.request_response`` over real libp2p (Noise + yamux, loopback TCP).
 
 Two scenarios, each measured sequentially (one call at a time: latency bound)
 and pipelined (many concurrent calls on the one RPC stream: throughput bound):
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from channels.net import Host, open_host  # noqa: E402
-from channels.net.rpc import RpcClient, open_rpc_client, serve_rpc  # noqa: E402
+from channels.net.request_response import RpcClient, open_rpc_client, serve_rpc  # noqa: E402
 
 PROTOCOL = "/bench/echo/1"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import trio
 
-from channels.rpc import NodeNotRunning, RpcFailed, call
+from channels.frontend.control_client import NodeNotRunning, RpcFailed, call
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-CLI = [sys.executable, "-m", "channels.cli"]
+CLI = [sys.executable, "-m", "channels"]
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 
 

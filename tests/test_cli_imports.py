@@ -1,4 +1,4 @@
-"""Commands that only talk to a node's control socket do not import libp2p.
+"""Commands that only talk to a node's control socket import neither libp2p nor trio nor pynacl.
 
 Found by a new user: every CLI call took 1.1-1.7 s, even ``--help``, of which about 0.95 s
 was importing libp2p through the devnet CLI module."""
@@ -15,12 +15,12 @@ from tests.procs import ENV, REPO
 
 PROBE = """
 import sys
-from channels.cli import main
+from channels.frontend.cli import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exc:  # --help exits from inside argparse
     code = exc.code
-heavy = sorted(m for m in sys.modules if m == "libp2p" or m.startswith("libp2p."))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("libp2p", "trio", "nacl"))
 print("LIBP2P" if heavy else "CLEAN", code)
 """
 

@@ -9,7 +9,7 @@ from tests.procs import ENV, REPO
 
 
 def test_network_demo_runs_and_accounts_for_every_unit() -> None:
-    done = subprocess.run([sys.executable, "-m", "channels.cli", "demo"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "channels", "demo"], capture_output=True, text=True,
                           timeout=180, env=ENV, cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "every unit accounted for" in done.stdout
@@ -17,7 +17,7 @@ def test_network_demo_runs_and_accounts_for_every_unit() -> None:
 
 
 def test_core_demo_conserves_totals() -> None:
-    done = subprocess.run([sys.executable, "-m", "channels.cli", "demo", "--core", "--payments", "5"],
+    done = subprocess.run([sys.executable, "-m", "channels", "demo", "--core", "--payments", "5"],
                           capture_output=True, text=True, timeout=60, env=ENV, cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "total 2000, conserved" in done.stdout

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from channels.frontend.node_daemon import LOG_FILE, setup_logging
 from channels.logs import MAX_RECORD, BoundedFormatter, RateLimitFilter, RotatingFile
-from channels.node.daemon import LOG_FILE, setup_logging
 
 
 class Clock:

@@ -22,7 +22,8 @@ SETTINGS = {"NodeConfig": NodeConfig, "ConnectionLimits": ConnectionLimits}
 # Modules whose MAX_* constants must each appear in the table.
 SCANNED = ["channels.core.channel", "channels.core.ops", "channels.node.engine", "channels.encoding",
            "channels.store.records", "channels.node.node",
-           "channels.node.links", "channels.net.host", "channels.rpc", "channels.logs", "channels.chain.devnet.daemon"]
+           "channels.node.links", "channels.net.host", "channels.frontend.control_server",
+           "channels.frontend.control_client", "channels.logs", "channels.chain.devnet.service"]
 UNITS = {"": 1, "KiB": 1024, "MiB": 1024 * 1024}
 
 

@@ -13,7 +13,7 @@ Cancellation hazards in py-libp2p 0.8.1 that this module works around:
   on a memory channel, which is always safe to cancel.
 * py-libp2p reports a remote *reset* as a plain EOF, and a *local* reset does
   not wake a pending read (see ``_reader_wakeup``). Protocols on top must not
-  read "clean end" into an EOF: ``channels.net.rpc`` sends explicit end markers.
+  read "clean end" into an EOF: ``channels.net.request_response`` sends explicit end markers.
 """
 
 from __future__ import annotations

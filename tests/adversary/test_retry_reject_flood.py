@@ -10,7 +10,7 @@ from pathlib import Path
 import trio
 
 from channels.core.messages import UpdateProposal
-from channels.rpc import RpcFailed
+from channels.frontend.control_client import RpcFailed
 from channels.testing.hostile import open_hostile_peer, reject_updates
 from tests.adversary.harness import channels, devnet, funded_channel, info, survives, victim
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from channels.chain.devnet.daemon import ADDR_FILE, DB_FILE
+from channels.chain.devnet.service import ADDR_FILE, DB_FILE
 
 START_TIMEOUT = 30.0
 
@@ -33,7 +33,7 @@ class DaemonProc:
         return self.data_dir / DB_FILE
 
     def start(self) -> str:
-        cmd = [sys.executable, "-m", "channels.cli", "devnet", "start", "--data-dir", str(self.data_dir),
+        cmd = [sys.executable, "-m", "channels", "devnet", "start", "--data-dir", str(self.data_dir),
                "--listen", f"/ip4/127.0.0.1/tcp/{self.port}", "--block-time", str(self.block_time)]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # stderr to a file, not an unread pipe: a full pipe would freeze the daemon.

@@ -10,7 +10,7 @@ import pytest
 from daemon_util import DaemonProc
 
 from channels.chain.devnet.scheme import DevnetKey
-from channels.cli import main
+from channels.frontend.cli import main
 from channels.keyfile import read_key
 
 

@@ -30,7 +30,7 @@ from channels.chain.base import (
     WindowOpen,
     WrongChain,
 )
-from channels.chain.devnet import rpc_codec as rc
+from channels.chain.devnet import codec as rc
 from channels.chain.devnet import tx as t
 from channels.chain.devnet.client import RemoteDevnet, open_remote_devnet
 from channels.chain.devnet.scheme import DevnetScheme
@@ -247,7 +247,7 @@ async def test_a_lock_left_in_escrow_is_resolved_through_the_daemon(daemon: Daem
 
 
 async def test_second_daemon_on_the_same_data_dir_is_refused(daemon: DaemonProc) -> None:
-    cmd = [sys.executable, "-m", "channels.cli", "devnet", "start", "--data-dir", str(daemon.data_dir)]
+    cmd = [sys.executable, "-m", "channels", "devnet", "start", "--data-dir", str(daemon.data_dir)]
     with trio.fail_after(60):
         run = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True, check=False)
     assert run.returncode == 1 and b"another devnet daemon" in run.stderr

@@ -28,19 +28,19 @@ from test_cli import run
 from channels import encoding
 from channels.chain.base import AlreadyWithdrawn, Malformed, Overflow
 from channels.chain.devnet import client as client_module
-from channels.chain.devnet import rpc_codec as rc
+from channels.chain.devnet import codec as rc
 from channels.chain.devnet.client import RemoteDevnet, open_remote_devnet
-from channels.chain.devnet.daemon import FAUCET_PER_PEER, FAUCET_TOTAL, DevnetService
 from channels.chain.devnet.errors import CursorPruned, RateLimited, TooManySubscriptions
 from channels.chain.devnet.ledger import Devnet
 from channels.chain.devnet.rules import ChannelRecord, faucet_receipt
+from channels.chain.devnet.service import FAUCET_PER_PEER, FAUCET_TOTAL, DevnetService
 from channels.chain.devnet.store import SCHEMA_VERSION
 from channels.core.ids import MAX_U64, NATIVE
 from channels.core.state import Lock
 from channels.crypto import sha256
 from channels.errors import ConfigError, DecodeError, LedgerError
 from channels.net import Host, RpcRemoteError, open_host
-from channels.net.rpc import open_subscription
+from channels.net.request_response import open_subscription
 
 A, B, C = keys("alice", "bob", "carol")
 RELEASED_V1 = Path(__file__).parent / "data" / "devnet_v1.sql"

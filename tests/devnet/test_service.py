@@ -8,11 +8,11 @@ from devnet_util import keys
 
 from channels import encoding
 from channels.chain.base import BadNonce, InsufficientBalance, LedgerUnavailable
-from channels.chain.devnet import rpc_codec as rc
+from channels.chain.devnet import codec as rc
 from channels.chain.devnet import tx as t
 from channels.chain.devnet.client import RemoteDevnet
-from channels.chain.devnet.daemon import DevnetService
 from channels.chain.devnet.ledger import Devnet
+from channels.chain.devnet.service import DevnetService
 from channels.core.ids import NATIVE
 
 pytestmark = pytest.mark.trio

@@ -12,7 +12,7 @@ import sys
 import trio
 
 from channels.net import open_host
-from channels.net.rpc import SendFn, serve_rpc, serve_subscription
+from channels.net.request_response import SendFn, serve_rpc, serve_subscription
 
 
 async def reverse(request: bytes, remote_peer_id: str) -> bytes:

@@ -11,7 +11,7 @@ import trio
 
 from channels.errors import ChannelsError, InsufficientFunds
 from channels.net import Host, RpcClosed, RpcRemoteError, RpcTimeout, open_host
-from channels.net.rpc import SendFn, open_rpc_client, open_subscription, serve_rpc, serve_subscription
+from channels.net.request_response import SendFn, open_rpc_client, open_subscription, serve_rpc, serve_subscription
 
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 RPC = "/test/rpc/1"

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from channels.net import RpcClosed, open_host
-from channels.net.rpc import open_rpc_client, open_subscription
+from channels.net.request_response import open_rpc_client, open_subscription
 
 CHILD = Path(__file__).with_name("rpc_child.py")
 REPO = Path(__file__).resolve().parents[2]

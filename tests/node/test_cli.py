@@ -22,7 +22,8 @@ import pytest
 import trio
 
 from channels.errors import UnknownChannel
-from channels.rpc import MAX_REQUEST, NodeAlreadyRunning, NodeNotRunning, RpcFailed, call, serve_rpc
+from channels.frontend.control_client import NodeNotRunning, RpcFailed, call
+from channels.frontend.control_server import MAX_REQUEST, NodeAlreadyRunning, serve_rpc
 from tests.node.test_rpc_hardening import FakeNode
 from tests.procs import CLI, ENV, LOOPBACK, REPO, wait_for_file
 

@@ -25,8 +25,8 @@ from channels.chain.devnet.client import open_remote_devnet
 from channels.chain.devnet.scheme import DevnetScheme
 from channels.core.ids import Address, ChannelId
 from channels.core.state import ChannelParams, State
+from channels.frontend.control_client import NodeNotRunning, RpcFailed
 from channels.node import Node, load_config
-from channels.rpc import NodeNotRunning, RpcFailed
 from tests.devnet.daemon_util import DaemonProc
 from tests.procs import SHORT_WINDOWS, NodeProc
 

@@ -19,9 +19,17 @@ import attrs
 import pytest
 import trio
 
-from channels.cli import main
 from channels.errors import LedgerError
-from channels.rpc import MAX_BATCH, MAX_DEPTH, call, encode_response, handle_request, nesting_depth, serve_rpc
+from channels.frontend.cli import main
+from channels.frontend.control_client import call
+from channels.frontend.control_server import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    encode_response,
+    handle_request,
+    nesting_depth,
+    serve_rpc,
+)
 from tests.procs import CLI, ENV, REPO, NodeProc
 
 INVALID_REQUEST, PARSE_ERROR, INVALID_PARAMS = -32600, -32700, -32602

@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(client, name)
     if name == "serve_devnet":
-        from .daemon import serve_devnet
+        from .service import serve_devnet
 
         return serve_devnet
     raise AttributeError(name)

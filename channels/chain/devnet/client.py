@@ -28,8 +28,8 @@ from ...chain.base import BadNonce, ChainEvent, ChannelOnChain, LedgerUnavailabl
 from ...core.ids import NATIVE, Address, AssetId, ChannelId
 from ...errors import LedgerError
 from ...net import Host, NetError, RpcRemoteError, open_host
-from ...net.rpc import RpcClient, open_rpc_client, open_subscription
-from . import rpc_codec as rc
+from ...net.request_response import RpcClient, open_rpc_client, open_subscription
+from . import codec as rc
 from . import tx as t
 from .errors import CursorPruned, RateLimited, TooManySubscriptions
 from .ledger import check_cursor

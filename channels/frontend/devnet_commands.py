@@ -19,16 +19,14 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...cli import emit
-from ...core.ids import NATIVE, Address, AssetId
-from ...errors import ConfigError
-from ...keyfile import read_key, write_key
-from ...logs import BoundedFormatter, RateLimitFilter
-from .constants import ADDR_FILE, DEFAULT_CHAIN_ID
-from .scheme import DevnetKey
+from ..chain.devnet.constants import ADDR_FILE, DEFAULT_CHAIN_ID
+from ..core.ids import NATIVE, Address, AssetId
+from ..errors import ConfigError
+from .cli import emit
 
 if TYPE_CHECKING:
-    from .client import RemoteDevnet
+    from ..chain.devnet.client import RemoteDevnet
+    from ..chain.devnet.scheme import DevnetKey
 
 # The daemon and its client import libp2p (most of a second): only the commands that talk
 # to a daemon import them, so ``--help`` and the node's commands stay fast.
@@ -37,7 +35,7 @@ ENV_DEVNET = "CHANNELS_DEVNET"
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    from ...cli import command_group
+    from .cli import command_group
 
     _, cmds = command_group(sub, common, "devnet", "the embedded development L1")
 
@@ -97,7 +95,7 @@ def _start(args: argparse.Namespace) -> int:
 
     import trio
 
-    from .daemon import serve_devnet
+    from ..chain.devnet.service import serve_devnet
 
     async def run() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -120,6 +118,8 @@ def _start(args: argparse.Namespace) -> int:
 def _setup_logging() -> None:
     """Warnings and errors to stderr, cut to a bounded size and rate limited: a flood of bad
     requests must not turn into a flood of log lines (``channels.logs``)."""
+    from ..logs import BoundedFormatter, RateLimitFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RateLimitFilter())
@@ -156,7 +156,7 @@ def _client(command: Command) -> Callable[[argparse.Namespace], int]:
         address = _devnet_address(args)
 
         async def main() -> Any:
-            from .client import open_remote_devnet
+            from ..chain.devnet.client import open_remote_devnet
 
             async with open_remote_devnet(address) as devnet:
                 return await command(args, devnet)
@@ -200,6 +200,9 @@ async def _create_token(args: argparse.Namespace, devnet: RemoteDevnet) -> dict[
 
 
 def _new_account(args: argparse.Namespace) -> int:
+    from ..chain.devnet.scheme import DevnetKey
+    from ..keyfile import write_key
+
     key = DevnetKey.generate()
     address = _devnet_address(args) if args.fund else None  # fail before writing a key nobody can fund
     write_key(args.key_file, key.key)
@@ -207,7 +210,7 @@ def _new_account(args: argparse.Namespace) -> int:
     if address is not None:
 
         async def fund() -> int:
-            from .client import open_remote_devnet
+            from ..chain.devnet.client import open_remote_devnet
 
             async with open_remote_devnet(address) as devnet:
                 return await devnet.faucet(key.address, args.fund)
@@ -220,6 +223,9 @@ def _new_account(args: argparse.Namespace) -> int:
 
 
 def read_key_file(path: str | Path) -> DevnetKey:
+    from ..chain.devnet.scheme import DevnetKey
+    from ..keyfile import read_key
+
     return DevnetKey(read_key(path))
 
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import ChannelsError
+from ..errors import ChannelsError
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -59,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options()
     # Imported here: each command module imports this one for ``emit`` and ``command_group``.
-    from .chain.devnet.cli import add_commands as add_devnet
-    from .demo import add_commands as add_demo
-    from .node_cli import add_commands as add_node
+    from .demo_command import add_commands as add_demo
+    from .devnet_commands import add_commands as add_devnet
+    from .node_commands import add_commands as add_node
 
     for add in (add_demo, add_devnet, add_node):
         add(sub, common)

@@ -1,5 +1,5 @@
-"""The live demo: a devnet daemon and three node daemons on loopback, driven over
-their control sockets exactly as a user would drive them with the CLI."""
+"""The live network demo (``channels demo``, or ``python examples/network.py``): a devnet daemon
+and three node daemons on loopback, driven over their control sockets as a user drives them with the CLI."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import trio
 
-from .core.ids import Address
-from .errors import ChannelsError
-from .rpc import NodeNotRunning, RpcFailed, call
+from channels.core.ids import Address
+from channels.errors import ChannelsError
+from channels.frontend.control_client import NodeNotRunning, RpcFailed, call
 
 NAMES = ("alice", "bob", "carol")
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
@@ -43,7 +43,7 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 def _spawn(procs: list[subprocess.Popen[bytes]], log: Path, *args: str) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "channels.cli", *args], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "channels", *args], stdout=out, stderr=subprocess.STDOUT)
     procs.append(proc)
     return proc
 
@@ -69,7 +69,7 @@ async def _wait_node(rpc: Path, proc: subprocess.Popen[bytes], log: Path) -> Any
 
 
 async def run(workdir: Path) -> int:
-    from .chain.devnet.client import open_remote_devnet
+    from channels.chain.devnet.client import open_remote_devnet
 
     with _processes() as procs:
         print("starting a devnet L1 daemon and three channel nodes on 127.0.0.1 ...")
@@ -166,3 +166,11 @@ def run_network_demo(keep: bool = False) -> int:
 
         shutil.rmtree(workdir, ignore_errors=True)
     return code
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="a devnet daemon and three nodes on loopback, paying each other")
+    parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
+    sys.exit(run_network_demo(keep=parser.parse_args().keep))

@@ -20,12 +20,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..errors import ChannelsError, ConfigError
 from .cli import emit
-from .errors import ChannelsError, ConfigError
-from .rpc import call_sync
+from .control_client import call_sync
 
 if TYPE_CHECKING:
-    from .node import Node
+    from ..node import Node
 
 ENV_DATA_DIR = "CHANNELS_DATA_DIR"
 Human = Callable[[Any], str]
@@ -195,8 +195,8 @@ def _devnet_address(args: argparse.Namespace) -> str | None:
 def _start(args: argparse.Namespace) -> int:
     import trio
 
-    from .node.config import load_config
-    from .node.daemon import run_node_daemon, setup_logging
+    from ..node.config import load_config
+    from .node_daemon import run_node_daemon, setup_logging
 
     config = load_config(data_dir(args), listen=tuple(args.listen) if args.listen else None,
                          devnet=_devnet_address(args))
@@ -212,7 +212,7 @@ def _start(args: argparse.Namespace) -> int:
                                                 f"control: channels --data-dir {r['data_dir']} getinfo"]))
         sys.stdout.flush()
 
-    from .chain.devnet.client import open_remote_devnet
+    from ..chain.devnet.client import open_remote_devnet
 
     trio.run(partial(run_node_daemon, config, open_ledger=open_remote_devnet, on_ready=ready))
     return 0

@@ -32,29 +32,32 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import __version__
-from .core.ids import NATIVE, AssetId
-from .errors import ChannelsError, ConfigError, LocalProtocolError
+from .. import __version__
+from ..core.ids import NATIVE, AssetId
+from ..errors import ChannelsError, ConfigError, LocalProtocolError
 
 if TYPE_CHECKING:
-    from .node import Node
+    from ..node import Node
 
-log = logging.getLogger("channels.rpc")
+from .control_client import (
+    APP_ERROR,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    check_socket_path,
+)
+
+log = logging.getLogger("channels.frontend.control_server")
 
 MAX_REQUEST = 1 << 20  # bytes per request line: a control socket has no use for more
 MAX_DEPTH = 32  # nested arrays/objects per request: a request needs 3 (batch, call, params)
 MAX_BATCH = 256  # calls per batch request
-MAX_RESPONSE = 64 << 20  # a client's bound on one answer (list-channels may be long)
 PAY_TIMEOUT = 60.0
 FORCE_CLOSE_TIMEOUT = 30.0
 L1_READ_TIMEOUT = 10.0
 
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
-APP_ERROR = -32000  # a ChannelsError: the request was understood and refused
-
-
-class NodeNotRunning(ChannelsError):
-    """No daemon answers on the data dir's control socket."""
 
 
 class NodeAlreadyRunning(ConfigError):
@@ -63,21 +66,6 @@ class NodeAlreadyRunning(ConfigError):
 
 class InvalidParams(LocalProtocolError):
     """A method was called with missing, unknown or ill-typed parameters."""
-
-
-class RpcFailed(ChannelsError):
-    """The daemon answered a call with an error; ``type`` is its error class name."""
-
-    def __init__(self, message: str, *, code: int, type: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.type = type
-        self.data = data
-
-
-def not_running(path: Path) -> NodeNotRunning:
-    d = path.parent
-    return NodeNotRunning(f"no node is running in {d} (start one with: channels node start --data-dir {d} ...)")
 
 
 # --- parameters ----------------------------------------------------------------------------------
@@ -485,7 +473,7 @@ def _socket_alive(path: Path) -> bool:
 
 def claim_socket_path(path: Path) -> None:
     """Refuse if a live daemon answers on ``path``; remove a stale socket file."""
-    _check_length(path)
+    check_socket_path(path)
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -496,11 +484,6 @@ def claim_socket_path(path: Path) -> None:
         raise NodeAlreadyRunning(f"a node is already running in {path.parent} (stop it with: "
                                  f"channels --data-dir {path.parent} stop)")
     path.unlink(missing_ok=True)
-
-
-def _check_length(path: Path) -> None:
-    if len(os.fsencode(path)) >= 104:  # sun_path: 108 bytes on Linux, 104 on BSDs
-        raise ConfigError(f"{path} is too long for a Unix socket; use a shorter --data-dir")
 
 
 def _bind(path: Path) -> socket.socket:
@@ -533,58 +516,3 @@ async def serve_rpc(node: Node, path: Path | str, *, task_status: Any = trio.TAS
                                        handler_nursery=nursery)
     finally:
         path.unlink(missing_ok=True)
-
-
-# --- client --------------------------------------------------------------------------------------
-
-
-async def call(path: Path | str, method: str, params: dict[str, Any] | None = None) -> Any:
-    """Call one method on the daemon at ``path``; return its result or raise its error."""
-    path = Path(path)
-    _check_length(path)
-    try:
-        stream = await trio.open_unix_socket(str(path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        raise not_running(path) from None
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
-            raise not_running(path) from None
-        raise ConfigError(f"cannot open {path}: {exc.strerror or exc}") from None
-    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
-    async with stream:
-        try:
-            await stream.send_all(json.dumps(request).encode() + b"\n")
-        except trio.BrokenResourceError:
-            raise RpcFailed(f"the node closed the connection before {method} was sent",
-                            code=INTERNAL_ERROR, type="ConnectionClosed") from None
-        buffer = bytearray()
-        while b"\n" not in buffer:
-            if len(buffer) > MAX_RESPONSE:
-                raise RpcFailed("the node's answer is too large", code=INTERNAL_ERROR, type="TooLarge")
-            try:
-                chunk = await stream.receive_some(65536)
-            except trio.BrokenResourceError:
-                chunk = b""
-            if not chunk:
-                raise RpcFailed(f"the node closed the connection without answering {method}",
-                                code=INTERNAL_ERROR, type="ConnectionClosed")
-            buffer += chunk
-    try:
-        response = json.loads(buffer[:buffer.index(b"\n")])
-    except ValueError as exc:
-        raise RpcFailed(f"the node sent invalid JSON: {exc}", code=PARSE_ERROR, type="ParseError") from None
-    if not isinstance(response, dict):
-        raise RpcFailed("the node sent a malformed answer", code=INVALID_REQUEST, type="InvalidResponse")
-    error = response.get("error")
-    if error is not None:
-        if not isinstance(error, dict):
-            error = {"message": str(error)}
-        data = error["data"] if isinstance(error.get("data"), dict) else {}
-        raise RpcFailed(str(error.get("message", "unknown error")), code=int(error.get("code", INTERNAL_ERROR)),
-                        type=str(data.get("type", "Error")), data=error.get("data"))
-    return response.get("result")
-
-
-def call_sync(path: Path | str, method: str, params: dict[str, Any] | None = None) -> Any:
-    """``call`` for the CLI: one short trio run per command."""
-    return trio.run(call, path, method, params)

@@ -1,7 +1,7 @@
 """``channels demo``: a short, readable story of the network at work.
 
-By default it runs the real thing (``demo_network``): a devnet daemon and three
-node processes on loopback. ``--core`` shows the sans-I/O core alone: two cores in
+By default it runs the real thing, ``examples/network.py`` of the source tree: a devnet
+daemon and three node processes on loopback. ``--core`` shows the sans-I/O core alone: two cores in
 one process, relayed by hand through the real wire encoding.
 """
 
@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import argparse
 import random
+import runpy
+from pathlib import Path
 
-from .core import effects as fx
-from .core import inputs as ins
-from .testing import CorePair
+from ..errors import ConfigError
+
+NETWORK_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "network.py"
 
 
 def run_core_demo(payments: int = 20, seed: int = 7) -> int:
+    from ..core import effects as fx
+    from ..core import inputs as ins
+    from ..testing import CorePair
+
     rng = random.Random(seed)
     pair = CorePair((1_000, 1_000), labels=("alice", "bob"))
     names = ("alice", "bob")
@@ -42,9 +48,11 @@ def run_core_demo(payments: int = 20, seed: int = 7) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     if args.core:
         return run_core_demo(payments=args.payments)
-    from .demo_network import run_network_demo
-
-    return run_network_demo(keep=args.keep)
+    if not NETWORK_EXAMPLE.is_file():
+        raise ConfigError(f"{NETWORK_EXAMPLE} is missing: the live demo runs from a source checkout "
+                          "(pip install -e .); `channels demo --core` needs none")
+    example = runpy.run_path(str(NETWORK_EXAMPLE), run_name="channels_demo")
+    return int(example["run_network_demo"](keep=args.keep))
 
 
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> None:

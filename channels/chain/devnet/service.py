@@ -33,8 +33,8 @@ from ...datadir import lock_data_dir, write_atomic
 from ...errors import ChannelsError, ConfigError, LedgerError
 from ...keyfile import load_or_create_key
 from ...net import open_host
-from ...net.rpc import SendFn, serve_rpc, serve_subscription
-from . import rpc_codec as rc
+from ...net.request_response import SendFn, serve_rpc, serve_subscription
+from . import codec as rc
 from .constants import ADDR_FILE, DB_FILE, DEFAULT_CHAIN_ID, IDENTITY_FILE, LOCK_FILE
 from .errors import RateLimited, TooManySubscriptions
 from .ledger import Devnet

@@ -26,11 +26,11 @@ from ..chain.base import Ledger
 from ..datadir import lock_data_dir, write_atomic
 from ..errors import ChannelsError, ConfigError
 from ..logs import BoundedFormatter, RateLimitFilter, RotatingFile
-from ..rpc import claim_socket_path, serve_rpc
-from .config import NodeConfig
-from .node import Node
+from ..node import Node
+from ..node.config import NodeConfig
+from .control_server import claim_socket_path, serve_rpc
 
-log = logging.getLogger("channels.node.daemon")
+log = logging.getLogger("channels.frontend.node_daemon")
 
 ADDR_FILE, LOCK_FILE, LOG_FILE = "node.addr", "node.lock", "node.log"
 LOG_MAX_BYTES = 10 * 1024 * 1024  # per log file; then node.log -> node.log.1 -> ... (oldest dropped)
