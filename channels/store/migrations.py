@@ -30,7 +30,7 @@ from ..errors import StorageError
 
 log = logging.getLogger("channels.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_KEY = "schema_version"
 # What a store of version 1 (0.1.0) has: a database that has ``meta`` but not the
 # rest is not a node store (the devnet's database, for one, has ``meta`` and ``channels``).
@@ -68,6 +68,21 @@ CREATE TABLE IF NOT EXISTS l1_outbox (
 """
 
 
+# The node's event log (``channels.node.events``: cursors survive restarts) and the time a
+# payment was first recorded, for ``list-payments`` (0: recorded before schema 4).
+_V4 = """
+CREATE TABLE IF NOT EXISTS events (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL);
+"""
+
+
+def _v4(db: sqlite3.Connection) -> None:
+    _script(_V4)(db)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(payments)")}
+    if "created" not in columns:
+        db.execute("ALTER TABLE payments ADD COLUMN created INTEGER NOT NULL DEFAULT 0")
+
+
 @attrs.frozen
 class Step:
     """Migrates a database at version ``to - 1`` to version ``to``."""
@@ -90,6 +105,7 @@ STEPS: tuple[Step, ...] = (
     Step(1, "the 0.1.0 tables: meta, channels, peers, payments", _script(_V1)),
     Step(2, "quarantine table; payment amounts as decimal BLOBs", _script(_V2)),
     Step(3, "the durable outbox: frames for peers, L1 submissions", _script(_V3)),
+    Step(4, "the event log; payments get their creation time", _v4),
 )
 assert [s.to for s in STEPS] == list(range(1, SCHEMA_VERSION + 1)), "one step per version, in order"
 

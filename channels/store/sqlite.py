@@ -17,6 +17,7 @@ forward in one transaction, and a file from a newer version is refused (``migrat
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -199,8 +200,13 @@ class Store:
     # -- payments
     def record_payment(self, payment_id: bytes, channel_id: bytes, direction: str, asset: str, amount: int,
                        status: str, detail: str = "") -> None:
-        self._db.execute("INSERT OR REPLACE INTO payments VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (payment_id, channel_id, direction, asset, _amount_to_db(amount), status, detail))
+        # The creation time survives status changes: the row is updated, never replaced.
+        self._db.execute(
+            "INSERT INTO payments (payment_id, channel_id, direction, asset, amount, status, detail, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (payment_id) DO UPDATE SET channel_id = excluded.channel_id, "
+            "direction = excluded.direction, asset = excluded.asset, amount = excluded.amount, "
+            "status = excluded.status, detail = excluded.detail",
+            (payment_id, channel_id, direction, asset, _amount_to_db(amount), status, detail, int(time.time())))
 
     def payment_of(self, payment_id: bytes) -> tuple[str, bytes, int] | None:
         """``(status, channel_id, amount)`` of an outgoing payment, or None if never recorded."""
