@@ -79,6 +79,7 @@ async def test_slow_call_does_not_block_fast_ones() -> None:
 
 
 @pytest.mark.trio
+@pytest.mark.allow_error_logs  # the server logs the handler that raised
 async def test_errors_are_typed_and_the_client_survives_them() -> None:
     with trio.fail_after(10):
         async with server_and_client() as (_server, host, peer), open_rpc_client(host, peer, RPC) as client:

@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trio
+from trio.testing import MockClock
 
 from channels.chain.devnet.ledger import Devnet
 from channels.core.app import DEFAULT_APPS
@@ -19,7 +20,7 @@ from tests.apps import RaceToTen
 APPS = DEFAULT_APPS.with_apps(RaceToTen())  # the nodes and the L1 are handed the same rules
 
 
-async def test_a_game_is_played_off_chain_then_forced_on_chain(tmp_path: Path) -> None:
+async def test_a_game_is_played_off_chain_then_forced_on_chain(tmp_path: Path, autojump_clock: MockClock) -> None:
     dev = Devnet(None, clock=None, apps=APPS)
     net = MemoryNetwork()
     async with AsyncExitStack() as stack:

@@ -57,6 +57,7 @@ def test_a_payment_of_2_pow_63_or_more_is_received_and_stored_exactly(tmp_path: 
     assert again.store.payment_totals()[("in", "received")] == amount
 
 
+@pytest.mark.allow_error_logs  # the engine logs the refused input
 def test_peer_input_that_breaks_the_commit_is_refused_not_fatal(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     pair = CorePair((1000, 1000))

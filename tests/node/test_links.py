@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from trio.testing import MockClock
 
 from channels.wire import PROTOCOL_CHANNEL
 from tests.node.test_memory_network import network, open_pair
@@ -22,7 +23,7 @@ async def wait_until(condition: Any, timeout: float = 10) -> None:
             await trio.sleep(0.02)
 
 
-async def test_only_peers_with_a_funded_channel_are_redialled(tmp_path: Path) -> None:
+async def test_only_peers_with_a_funded_channel_are_redialled(tmp_path: Path, autojump_clock: MockClock) -> None:
     async with network(tmp_path, ["a", "b", "c"]) as (_dev, net, nodes):
         a, b, c = nodes["a"], nodes["b"], nodes["c"]
         await open_pair(a, c, 1_000)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from channels.core.channel import Phase
 from channels.core.ops import hash_preimage
@@ -15,7 +16,7 @@ from tests.node.test_memory_network import network, open_pair
 SECRET = b"\x07" * 32
 
 
-async def test_a_lock_is_added_and_fulfilled_through_the_node(tmp_path: Path) -> None:
+async def test_a_lock_is_added_and_fulfilled_through_the_node(tmp_path: Path, autojump_clock: MockClock) -> None:
     async with network(tmp_path, ["a", "b"]) as (dev, _net, nodes):
         a, b = nodes["a"], nodes["b"]
         with trio.fail_after(20):
@@ -31,7 +32,7 @@ async def test_a_lock_is_added_and_fulfilled_through_the_node(tmp_path: Path) ->
         assert a.channel(cid).allocation.balances[0] == (700, 300) and not a.channel(cid).allocation.locks
 
 
-async def test_the_payee_fails_a_lock_back(tmp_path: Path) -> None:
+async def test_the_payee_fails_a_lock_back(tmp_path: Path, autojump_clock: MockClock) -> None:
     async with network(tmp_path, ["a", "b"]) as (dev, _net, nodes):
         a, b = nodes["a"], nodes["b"]
         with trio.fail_after(20):
@@ -42,7 +43,7 @@ async def test_the_payee_fails_a_lock_back(tmp_path: Path) -> None:
         assert a.channel(cid).allocation.balances[0] == (1_000, 0)
 
 
-async def test_a_payee_claims_on_chain_when_the_payer_vanishes(tmp_path: Path) -> None:
+async def test_a_payee_claims_on_chain_when_the_payer_vanishes(tmp_path: Path, autojump_clock: MockClock) -> None:
     """The payer stops answering; the payee goes to the L1 before the expiry with the secret,
     and the lock pays it after the window, although the window ends long before the expiry."""
     async with network(tmp_path, ["a", "b"]) as (dev, net, nodes):
@@ -69,7 +70,7 @@ async def test_a_payee_claims_on_chain_when_the_payer_vanishes(tmp_path: Path) -
         assert await dev.balance(a.l1_address) - before["a"] == 700, "the payer's balance, without the lock"
 
 
-async def test_an_expired_lock_returns_to_its_payer_on_chain(tmp_path: Path) -> None:
+async def test_an_expired_lock_returns_to_its_payer_on_chain(tmp_path: Path, autojump_clock: MockClock) -> None:
     async with network(tmp_path, ["a", "b"]) as (dev, net, nodes):
         a, b = nodes["a"], nodes["b"]
         with trio.fail_after(30):

@@ -1,6 +1,7 @@
 """In-process networks of nodes over the memory transport (ARCHITECTURE section 10):
 lossy and reordering links, disconnects, a stale-state adversary. The devnet runs
-without a clock, so challenge windows pass only when the test advances time."""
+without a clock, so challenge windows pass only when the test advances time; trio runs on
+a ``MockClock`` that jumps ahead whenever every task waits, so timeouts cost no real time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
+from trio.testing import MockClock
 
 from channels.chain.devnet.ledger import Devnet
 from channels.core.channel import Phase, verify_signed
@@ -58,7 +61,7 @@ def describe(node: Node, cid: ChannelId) -> str:
             f"queue={len(ch.queue)} yielded={ch.yielded} highest_signed={ch.highest_signed}")
 
 
-async def test_payments_over_a_faulty_network(tmp_path: Path) -> None:
+async def test_payments_over_a_faulty_network(tmp_path: Path, autojump_clock: MockClock) -> None:
     faults = Faults(drop_rate=0.02, reorder_rate=0.02, seed=4)
     async with network(tmp_path, ["a", "b", "c"], faults) as (_dev, net, nodes):
         a, b, c = nodes["a"], nodes["b"], nodes["c"]
@@ -114,7 +117,8 @@ async def test_payments_over_a_faulty_network(tmp_path: Path) -> None:
         assert sent, "some payments went through"
 
 
-async def test_stale_registration_is_refuted_and_adversary_gets_only_its_due(tmp_path: Path) -> None:
+async def test_stale_registration_is_refuted_and_adversary_gets_only_its_due(
+        tmp_path: Path, autojump_clock: MockClock) -> None:
     async with network(tmp_path, ["honest", "cheat"]) as (dev, _net, nodes):
         honest, cheat = nodes["honest"], nodes["cheat"]
         with trio.fail_after(30):
@@ -136,7 +140,7 @@ async def test_stale_registration_is_refuted_and_adversary_gets_only_its_due(tmp
         assert after["honest"] - before["honest"] == 900
 
 
-async def test_node_restart_resumes_channel(tmp_path: Path) -> None:
+async def test_node_restart_resumes_channel(tmp_path: Path, autojump_clock: MockClock) -> None:
     dev = Devnet(None, clock=None)
     net = MemoryNetwork()
     async with open_memory_transport(net, "b") as tb, Node.open(load_config(tmp_path / "b", tick_interval=0.05),
@@ -160,7 +164,7 @@ async def test_node_restart_resumes_channel(tmp_path: Path) -> None:
             assert b.channel(cid).allocation.balances[0] == (4_965, 35)
 
 
-async def test_force_close_settles_after_the_window(tmp_path: Path) -> None:
+async def test_force_close_settles_after_the_window(tmp_path: Path, autojump_clock: MockClock) -> None:
     async with network(tmp_path, ["a", "b"]) as (dev, net, nodes):
         a, b = nodes["a"], nodes["b"]
         with trio.fail_after(30):
@@ -179,7 +183,9 @@ async def test_force_close_settles_after_the_window(tmp_path: Path) -> None:
         assert (after["a"] - before["a"], after["b"] - before["b"]) == (750, 250)
 
 
-async def test_stale_registration_is_refuted_after_its_events_were_pruned(tmp_path: Path) -> None:
+@pytest.mark.allow_error_logs  # the node logs the pruned events it had to re-read
+async def test_stale_registration_is_refuted_after_its_events_were_pruned(
+        tmp_path: Path, autojump_clock: MockClock) -> None:
     """The honest node was offline while the cheat registered and the L1 pruned those events:
     on restart it reads the channel from the L1 instead, and still refutes in time."""
     dev = Devnet(None, clock=None, log_kept=4)

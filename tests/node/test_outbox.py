@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from channels.chain.devnet.ledger import Devnet
 from channels.core import effects as fx
@@ -42,6 +43,7 @@ def test_frames_are_stored_with_the_state_and_deleted_once_sent(tmp_path: Path) 
     assert seq not in left and left, "the sent frame is gone; the resync's frames wait"
 
 
+@pytest.mark.allow_error_logs  # the engine logs the failed commit before it stops
 def test_a_failed_commit_stores_no_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pair = CorePair((100, 100))
     engine = engine_for(pair, tmp_path / "node.db")
@@ -68,7 +70,8 @@ def test_l1_submissions_round_trip_through_the_outbox(effect: fx.Effect) -> None
     assert submission_from_bytes(submission_to_bytes(effect)) == effect
 
 
-async def test_frames_decided_while_the_peer_was_away_are_sent_after_a_restart(tmp_path: Path) -> None:
+async def test_frames_decided_while_the_peer_was_away_are_sent_after_a_restart(
+        tmp_path: Path, autojump_clock: MockClock) -> None:
     dev = Devnet(None, clock=None)
     net = MemoryNetwork()
 
