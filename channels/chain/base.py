@@ -268,6 +268,11 @@ class Backend:
     signature_length: int  # bytes of a state signature (64 for Ed25519, 65 for secp256k1)
     block_time: float  # seconds between blocks, for the shortest safe challenge window
     asset_ids: str = "a token symbol, or 'native'"  # how this ledger names assets, for messages
+    # The ledger's identity beside ``chain_id``: bytes that differ between two ledgers with one
+    # chain id (a reset devnet, another devnet), e.g. a genesis hash. A node records both with
+    # its store and refuses to run against another ledger (its stored chain cursor and channels
+    # belong to the first). None: this ledger cannot tell (the chain id alone is checked).
+    genesis: bytes | None = None
 
 
 class BackendFactory(Protocol):

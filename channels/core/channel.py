@@ -32,7 +32,7 @@ from . import effects as fx
 from . import inputs as ins
 from .app import DEFAULT_APPS, AppRegistry, check_common
 from .backend import Signer, StateScheme
-from .ids import MAX_U64, AssetId, ChannelId, Version
+from .ids import MAX_AMOUNT, AssetId, ChannelId, Version
 from .messages import (
     ChannelAccept,
     ChannelProposal,
@@ -217,7 +217,7 @@ def _done(op: Operation, version: int) -> fx.Effect:
 
 def _failed(op: Operation, reason: str) -> fx.Effect:
     if isinstance(op, Payment):
-        return fx.NotifyPaymentFailed(payment_id=op.payment_id, reason=reason)
+        return fx.NotifyPaymentFailed(payment_id=op.payment_id, reason=reason, asset=op.asset, amount=op.amount)
     return fx.NotifyOpFailed(key=op.key, operation=op, reason=reason)
 
 
@@ -453,8 +453,8 @@ def transition(ch: Channel, inp: ins.Input, *, now: int, env: Env) -> Step:
 def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
     if inp.asset not in ch.allocation.assets:
         raise LocalProtocolError(f"asset {inp.asset!r} is not in this channel")
-    if not 0 < inp.amount <= MAX_U64:
-        raise LocalProtocolError("the amount must be a positive integer")
+    if type(inp.amount) is not int or not 0 < inp.amount <= MAX_AMOUNT:
+        raise LocalProtocolError("the amount must be a positive integer of at most 2^256-1")
     if type(inp.payment_id) is not bytes or not 0 < len(inp.payment_id) <= MAX_PAYMENT_ID:
         # An id the peer cannot decode would jam the channel: every resend is refused.
         raise LocalProtocolError(f"a payment id is 1..{MAX_PAYMENT_ID} bytes")
@@ -487,8 +487,7 @@ def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step
 
 def _queue(ch: Channel, op: Operation, now: int, env: Env) -> Step:
     if ch.phase is not Phase.OPEN or ch.closing_requested or ch.final_signed:
-        raise LocalProtocolError(f"channel is {ch.phase.value}, not open for updates"
-                                 + (" (it is closing)" if ch.closing_requested or ch.final_signed else ""))
+        raise LocalProtocolError(_not_open(ch))
     if any(other.key == op.key for other in ch.in_flight):
         raise LocalProtocolError("an operation with this id is already in flight")
     if len(ch.queue) >= MAX_QUEUE:
@@ -499,6 +498,18 @@ def _queue(ch: Channel, op: Operation, now: int, env: Env) -> Step:
         raise LocalProtocolError(f"the peer left {MAX_ABANDONED} of our signed updates unanswered; "
                                  "close the channel (close --force)")
     return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, op)), env, now)
+
+
+def _not_open(ch: Channel) -> str:
+    """Why a channel takes no update, naming its real phase (a settled one is not "closing")."""
+    name = f"channel {ch.channel_id.hex()[:12]}"
+    if ch.phase is Phase.SETTLED:
+        return f"{name} is settled; open a new channel"
+    if ch.phase in (Phase.PROPOSED, Phase.FUNDING):
+        return f"{name} is {ch.phase.value}, not open yet; wait until both deposits are on the L1"
+    if ch.phase is Phase.DISPUTED:
+        return f"{name} is disputed on the L1; it pays out when the challenge window ends"
+    return f"{name} is closing; open a new channel"
 
 
 def _progress(ch: Channel, move: AppMove, now: int, env: Env) -> Step:
@@ -576,8 +587,8 @@ def _on_cancel(ch: Channel, inp: ins.ActionCancelPay, now: int, env: Env) -> Ste
     kept = tuple(op for op in ch.queue if op.key != inp.payment_id)
     if kept == ch.queue:
         return ch, []
-    return attrs.evolve(ch, queue=kept), [fx.NotifyPaymentFailed(payment_id=inp.payment_id,
-                                                                 reason="cancelled before it was signed")]
+    cancelled = [_failed(op, "cancelled before it was signed") for op in ch.queue if op.key == inp.payment_id]
+    return attrs.evolve(ch, queue=kept), cancelled
 
 
 def _on_close(ch: Channel, inp: ins.ActionClose, now: int, env: Env) -> Step:

@@ -95,6 +95,8 @@ class NotifyPaymentReceived:
 class NotifyPaymentFailed:
     payment_id: PaymentId
     reason: str
+    asset: AssetId  # what the failed payment would have moved
+    amount: int
 
 
 @attrs.frozen(kw_only=True)

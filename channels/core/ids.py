@@ -13,3 +13,4 @@ PaymentId = NewType("PaymentId", bytes)  # caller-chosen, unique per payer
 
 NATIVE = AssetId("native")
 MAX_U64 = 2**64 - 1
+MAX_AMOUNT = 2**256 - 1  # amounts, balances and totals: an EVM uint256 (proto/02 section 4)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import attrs
 
 from ..errors import InvalidTransition
-from .ids import MAX_U64, AssetId, PaymentId
+from .ids import MAX_AMOUNT, AssetId, PaymentId
 from .state import HASH_LEN, Allocation, Lock, State
 
 MAX_LOCK_ID = 32  # bytes
@@ -111,7 +111,7 @@ def apply_operation(state: State, op: Operation, *, proposer: int, now: int, mov
     if isinstance(op, Payment):
         if op.asset not in alloc.assets:
             raise InvalidTransition(f"asset {op.asset!r} is not in this channel")
-        if not 0 < op.amount <= MAX_U64:
+        if not 0 < op.amount <= MAX_AMOUNT:
             raise InvalidTransition("payment amounts are positive")
         if alloc.balance(op.asset, proposer) < op.amount:
             # Overdraft: a payer may not spend more than it holds in the channel.
@@ -124,7 +124,7 @@ def apply_operation(state: State, op: Operation, *, proposer: int, now: int, mov
             raise InvalidTransition("a lock id is 1..32 bytes and unique in the channel")
         if len(op.hashlock) != HASH_LEN:
             raise InvalidTransition("a hashlock is a 32-byte SHA-256 digest")
-        if not 0 < op.amount <= MAX_U64 or alloc.balance(op.asset, proposer) < op.amount:
+        if not 0 < op.amount <= MAX_AMOUNT or alloc.balance(op.asset, proposer) < op.amount:
             # Overdraft: only the proposer's own balance can be locked, and only what it holds.
             raise InvalidTransition("lock amount exceeds the payer's balance")
         if op.expiry <= now:

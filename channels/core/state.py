@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from ..errors import DecodeError
-from .ids import MAX_U64, Address, AssetId, ChannelId, Version
+from .ids import MAX_AMOUNT, MAX_U64, Address, AssetId, ChannelId, Version
 
 ADDRESS_LEN = 32
 NONCE_LEN = 32
@@ -25,6 +25,28 @@ MAX_ASSETS = 16
 MAX_LOCKS = 256
 MAX_APP_DATA = 8 * 1024
 MAX_NAME = 32
+
+
+def amount_field(n: int) -> int | bytes:
+    """An amount in its one encoded form: a msgpack integer up to 2^64-1 (every amount 0.1.0
+    could write), big-endian bytes without a leading zero above that (msgpack stops at 64 bits)."""
+    return n if n <= MAX_U64 else n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def parse_amount(value: Any, what: str) -> int:
+    """The inverse of ``amount_field``; any other form is refused, so each amount has one
+    encoding and a signed state cannot be re-encoded into a different message."""
+    if type(value) is int and 0 <= value <= MAX_U64:
+        return value
+    if type(value) is bytes and 8 < len(value) <= 32 and value[0] != 0:
+        return int.from_bytes(value, "big")
+    raise DecodeError(f"{what} must be an integer in 0 .. 2^256-1 (bytes above 2^64-1)")
+
+
+def check_amount(value: Any, what: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_AMOUNT:
+        raise DecodeError(f"{what} must be an integer in 0 .. 2^256-1")
+    return value
 
 
 def parse_u64(value: Any, what: str) -> int:
@@ -126,7 +148,8 @@ class Lock:
     lock_id: bytes = b"\x00"  # 1..32 bytes, unique among the channel's locks; operations name it
 
     def to_fields(self) -> list[Any]:
-        return [self.asset, self.amount, self.hashlock, self.expiry, self.payer, self.payee, self.lock_id]
+        return [self.asset, amount_field(self.amount), self.hashlock, self.expiry, self.payer, self.payee,
+                self.lock_id]
 
     @classmethod
     def from_fields(cls, f: Any) -> "Lock":
@@ -134,7 +157,7 @@ class Lock:
         lock_id = parse_bytes(f[6], "lock id", max_size=32)
         if not lock_id:
             raise DecodeError("a lock id is 1..32 bytes")
-        return cls(asset=AssetId(parse_name(f[0], "lock asset")), amount=parse_u64(f[1], "lock amount"),
+        return cls(asset=AssetId(parse_name(f[0], "lock asset")), amount=parse_amount(f[1], "lock amount"),
                    hashlock=parse_bytes(f[2], "hashlock", size=HASH_LEN), expiry=parse_u64(f[3], "lock expiry"),
                    payer=parse_u64(f[4], "lock payer"), payee=parse_u64(f[5], "lock payee"), lock_id=lock_id)
 
@@ -156,7 +179,7 @@ class Allocation:
             if len(row) != n_participants:
                 raise DecodeError("one balance per participant")
             for b in row:
-                parse_u64(b, "balance")
+                check_amount(b, "balance")
         if len(self.locks) > MAX_LOCKS:
             raise DecodeError(f"more than {MAX_LOCKS} locks")
         for lock in self.locks:
@@ -164,9 +187,12 @@ class Allocation:
                 raise DecodeError("lock on an asset the allocation does not hold")
             if not (lock.payer < n_participants and lock.payee < n_participants) or lock.payer == lock.payee:
                 raise DecodeError("lock payer and payee must be distinct participants")
+        for lock in self.locks:
+            check_amount(lock.amount, "lock amount")
         for a in range(len(self.assets)):
-            if self.total(a) > MAX_U64:
-                raise DecodeError("asset total exceeds 64 bits")
+            if self.total(a) > MAX_AMOUNT:
+                # Overflow: an L1 holding uint256 could never pay such a state out.
+                raise DecodeError("asset total exceeds 2^256-1")
 
     def asset_index(self, asset: AssetId) -> int:
         return self.assets.index(asset)
@@ -192,13 +218,14 @@ class Allocation:
         return attrs.evolve(self, balances=tuple(rows))
 
     def to_fields(self) -> list[Any]:
-        return [list(self.assets), [list(r) for r in self.balances], [lk.to_fields() for lk in self.locks]]
+        return [list(self.assets), [[amount_field(b) for b in r] for r in self.balances],
+                [lk.to_fields() for lk in self.locks]]
 
     @classmethod
     def from_fields(cls, f: Any) -> "Allocation":
         f = parse_list(f, "allocation", size=3)
         assets = tuple(AssetId(parse_name(a, "asset")) for a in parse_list(f[0], "assets", max_size=MAX_ASSETS))
-        rows = tuple(tuple(parse_u64(b, "balance") for b in parse_list(r, "balance row", max_size=MAX_PARTICIPANTS))
+        rows = tuple(tuple(parse_amount(b, "balance") for b in parse_list(r, "balance row", max_size=MAX_PARTICIPANTS))
                      for r in parse_list(f[1], "balances", max_size=MAX_ASSETS))
         locks = tuple(Lock.from_fields(lk) for lk in parse_list(f[2], "locks", max_size=MAX_LOCKS))
         return cls(assets=assets, balances=rows, locks=locks)

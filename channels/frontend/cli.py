@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import __version__
 from ..errors import ChannelsError
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -54,7 +55,10 @@ def command_group(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", co
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="channels", description="p2p-channels: state channels over libp2p")
-    parser.add_argument("--data-dir", help="data directory of a node or devnet")
+    parser.add_argument("--data-dir", help="data directory of a node or devnet (default: ~/.channels, "
+                        "or $CHANNELS_DATA_DIR; the devnet's: ~/.channels/devnet)")
+    parser.add_argument("--version", action="version", version=f"channels {__version__}",
+                        help="print the version and exit")
     parser.add_argument("--json", action="store_true", help="print JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options()
@@ -78,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = func(args)
     except ChannelsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # several problems (bad settings): one line each
+            print(f"error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

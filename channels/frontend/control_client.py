@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import socket
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,70 @@ async def call(path: Path | str, method: str, params: dict[str, Any] | None = No
                 raise _closed(method)
             buffer += chunk
     return parse_response(bytes(buffer[:buffer.index(b"\n")]))
+
+
+class SubscriptionEnded(ChannelsError):
+    """The node closed a subscription's stream (it stopped, or dropped the connection)."""
+
+
+def _lines(sock: socket.socket, method: str) -> Iterator[bytes]:
+    """The lines the daemon sends on ``sock``, each bounded by ``MAX_RESPONSE``, until it closes."""
+    buffer = bytearray()
+    while True:
+        newline = buffer.find(b"\n")
+        if newline >= 0:
+            line = bytes(buffer[:newline])
+            del buffer[:newline + 1]
+            yield line
+            continue
+        if len(buffer) > MAX_RESPONSE:
+            raise _too_large()
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            raise RpcFailed(f"the node did not answer {method} within {SYNC_CALL_TIMEOUT:g} s",
+                            code=INTERNAL_ERROR, type="Timeout") from None
+        except OSError:
+            chunk = b""
+        if not chunk:
+            raise SubscriptionEnded(f"the node closed the {method} stream (it stopped)")
+        buffer += chunk
+
+
+def subscribe_sync(path: Path | str, method: str,
+                   params: dict[str, Any] | None = None) -> Generator[Any, None, None]:
+    """A subscription (``events``): first its answer, then the ``params`` of each notification
+    the daemon sends, blocking until the next one, for as long as the caller iterates.
+
+    An error answer, at once or later (``EventsLost``), is raised as ``RpcFailed``; the
+    stream closing as ``SubscriptionEnded``. Closing the generator closes the connection."""
+    path = Path(path)
+    check_socket_path(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(SYNC_CALL_TIMEOUT)
+        try:
+            sock.connect(str(path))
+        except OSError as exc:
+            raise _refused(path, exc) from None
+        try:
+            sock.sendall(request_line(method, params))
+        except OSError:
+            raise RpcFailed(f"the node closed the connection before {method} was sent",
+                            code=INTERNAL_ERROR, type="ConnectionClosed") from None
+        lines = _lines(sock, method)
+        yield parse_response(next(lines))
+        sock.settimeout(None)  # events come when they come
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError as exc:
+                raise RpcFailed(f"the node sent invalid JSON: {exc}", code=PARSE_ERROR, type="ParseError") from None
+            if isinstance(message, dict) and "id" not in message and isinstance(message.get("params"), dict):
+                yield message["params"]
+            else:
+                parse_response(line)  # an error answer ends the subscription: raised here
+                raise RpcFailed(f"the node sent an unexpected answer on the {method} stream", code=INVALID_REQUEST,
+                                type="InvalidResponse")
+    finally:
+        sock.close()

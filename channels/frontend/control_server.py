@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import __version__
-from ..core.ids import NATIVE, AssetId
+from ..core.ids import MAX_AMOUNT, MAX_U64, NATIVE, AssetId
 from ..errors import ChannelsError, ConfigError, LocalProtocolError
 
 if TYPE_CHECKING:
@@ -97,10 +97,14 @@ class Params:
             raise InvalidParams(f"{name} must be a non-empty string")
         return value
 
-    def integer(self, name: str, default: int | None = None, *, minimum: int = 1) -> int:
+    def integer(self, name: str, default: int | None = None, *, minimum: int = 1, maximum: int = MAX_U64) -> int:
+        """An integer in ``minimum .. maximum`` (by default a u64, what every wire field holds)."""
         value = self._raw.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise InvalidParams(f"{name} must be an integer >= {minimum}")
+        if value > maximum:
+            largest = f"2^{maximum.bit_length()}-1" if maximum > MAX_U64 and not maximum & (maximum + 1) else maximum
+            raise InvalidParams(f"{name} {value} is too large: the largest is {largest}")
         return value
 
     def optional_integer(self, name: str, *, minimum: int = 1) -> int | None:
@@ -183,9 +187,15 @@ async def _connect(node: Node, p: Params) -> dict[str, Any]:
     return {"peer_id": await node.connect(p.text("address"))}
 
 
+_PEER_ID = re.compile(r"[1-9A-HJ-NP-Za-km-z]{1,128}\Z")  # base58 characters, at most 128
+
+
 @method("open", "peer_id", "amount", "asset", "challenge_duration")
 async def _open(node: Node, p: Params) -> dict[str, Any]:
-    peer_id, amount, asset = p.text("peer_id"), p.integer("amount"), AssetId(p.text("asset", NATIVE))
+    peer_id, asset = p.text("peer_id"), AssetId(p.text("asset", NATIVE))
+    amount = p.integer("amount", maximum=MAX_AMOUNT)
+    if not _PEER_ID.match(peer_id):  # the node checks the rest (its transport knows the id format)
+        raise InvalidParams(f"peer_id {peer_id[:100]!r} is not a peer id (base58, e.g. 12D3KooW...)")
     challenge_duration = p.optional_integer("challenge_duration")
     cid = await node.open_channel(peer_id, amount, asset=asset, challenge_duration=challenge_duration)
     return _channel_json(node, cid)
@@ -193,7 +203,7 @@ async def _open(node: Node, p: Params) -> dict[str, Any]:
 
 @method("pay-direct", "channel_id", "amount", "payment_id")
 async def _pay(node: Node, p: Params) -> dict[str, Any]:
-    prefix, amount = p.text("channel_id"), p.integer("amount")
+    prefix, amount = p.text("channel_id"), p.integer("amount", maximum=MAX_AMOUNT)
     cid = node.find_channel(prefix)
     try:
         given = p.text("payment_id") if p.has("payment_id") else None
@@ -206,7 +216,7 @@ async def _pay(node: Node, p: Params) -> dict[str, Any]:
         version = await node.pay(cid, amount, payment_id=payment_id)
         info = _channel_json(node, cid)
         return {"channel_id": cid.hex(), "version": int(version), "amount": amount, "payment_id": payment_id.hex(),
-                "balance": info["balance"], "peer_balance": info["peer_balance"]}
+                "balance": info["balance"], "peer_balance": info["peer_balance"], "asset": info["asset"]}
     raise LocalProtocolError(f"the peer did not countersign within {PAY_TIMEOUT:g} s; the payment may still "
                              f"complete: retry with --payment-id {payment_id.hex()} (safe: it never pays twice)")
 
@@ -225,7 +235,7 @@ async def _add_lock(node: Node, p: Params) -> dict[str, Any]:
     cid = node.find_channel(p.text("channel_id"))
     lock_id = p.hexbytes("lock_id") if p.has("lock_id") else None
     with trio.move_on_after(PAY_TIMEOUT):
-        lock_id = await node.add_lock(cid, p.integer("amount"), p.hexbytes("hashlock", size=32),
+        lock_id = await node.add_lock(cid, p.integer("amount", maximum=MAX_AMOUNT), p.hexbytes("hashlock", size=32),
                                       p.integer("expiry"), lock_id=lock_id)
         return {**_channel_json(node, cid), "lock_id": lock_id.hex()}
     raise LocalProtocolError(f"the peer did not countersign the lock within {PAY_TIMEOUT:g} s")
@@ -275,9 +285,146 @@ async def _close(node: Node, p: Params) -> dict[str, Any]:
     return result
 
 
+# --- operator views: list-peers, disconnect, list-payments, list-funds ------------------------------
+
+MAX_PAYMENTS_LISTED = 10_000  # newest first; a node's whole history would not fit one answer
+
+
+@method("list-peers")
+async def _list_peers(node: Node, p: Params) -> dict[str, Any]:
+    return {"peers": node.list_peers()}
+
+
+@method("disconnect", "peer_id")
+async def _disconnect(node: Node, p: Params) -> dict[str, Any]:
+    """Drop the connection now; a peer with channels that need it is redialled (``reconnects``)."""
+    peer_id = p.text("peer_id")
+    return {"peer_id": peer_id, "disconnected": True, "reconnects": await node.disconnect(peer_id)}
+
+
+def _payment_json(row: tuple[bytes, bytes, str, str, int, str, str, int]) -> dict[str, Any]:
+    key, cid, direction, asset, amount, status, detail, created = row
+    if direction == "in" and len(key) > 12 and key[-12:-8] == b"/in/":  # stored as id + "/in/" + version
+        key = key[:-12]
+    known = bool(asset)  # a failure notice carries no amount: unknown, never shown as 0
+    version = detail if status in ("sent", "received") and detail.isdigit() else None
+    return {"payment_id": key.hex(), "direction": "received" if direction == "in" else "sent",
+            "status": "complete" if status in ("sent", "received") else status,
+            "amount": amount if known else None, "asset": asset if known else None, "channel_id": cid.hex(),
+            "time": created, "detail": f"version {version}" if version is not None else detail,
+            "version": int(version) if version is not None else None}
+
+
+@method("list-payments", "limit")
+async def _list_payments(node: Node, p: Params) -> dict[str, Any]:
+    limit = min(p.integer("limit", MAX_PAYMENTS_LISTED), MAX_PAYMENTS_LISTED)
+    return {"payments": [_payment_json(row) for row in node.store.list_payments(limit)]}
+
+
+@method("list-funds")
+async def _list_funds(node: Node, p: Params) -> dict[str, Any]:
+    """L1 balances (``l1`` None and ``l1_error`` when the L1 does not answer) and channel funds:
+    ``channels`` sums open channels, ``closing`` the closing and disputed ones (on their way back
+    to the L1). Proposed and funding channels are left out: ``list-channels`` shows them."""
+    phases = node.funds_by_phase()
+    closing: dict[str, dict[str, int]] = {}
+    for phase in ("closing", "disputed"):
+        for asset, row in phases.get(phase, {}).items():
+            into = closing.setdefault(asset, {"ours": 0, "theirs": 0, "locked": 0})
+            for key, value in row.items():
+                into[key] += value
+    result: dict[str, Any] = {"channels": phases.get("open", {}), "closing": closing}
+    try:
+        result["l1"] = await _l1_balances(node)
+    except (ChannelsError, trio.TooSlowError) as exc:
+        result["l1"] = None  # unknown, not zero
+        result["l1_error"] = str(exc) or "the L1 did not answer in time"
+    return result
+
+
 @method("stop")
 async def _stop(node: Node, p: Params) -> dict[str, Any]:
     return {"stopping": True}  # the connection handler sets ``node.stopped`` once this is sent
+
+
+# --- events: a page of the log, or a subscription (channels.node.events) -------------------------
+
+EVENT_PARAMS = ("since", "follow", "limit")
+EVENTS_PAGE = 1000  # events per answer with follow=false unless ``limit`` says otherwise
+MAX_EVENTS_PAGE = 10_000  # the most one answer carries (``more``: ask again with since=cursor)
+
+
+@method("events", *EVENT_PARAMS)
+async def _events(node: Node, p: Params) -> dict[str, Any]:
+    """``follow=false``: events after ``since`` (default: the oldest kept), at most ``limit``.
+    ``cursor`` is the last one returned (or ``since``): pass it as ``since`` for the next page."""
+    if p.flag("follow", True):
+        raise InvalidParams("follow=true needs a request line of its own with an id (not in a batch, not a "
+                            "notification); or pass follow=false for one page")
+    since, limit = p.optional_integer("since", minimum=0), min(p.integer("limit", EVENTS_PAGE), MAX_EVENTS_PAGE)
+    events = node.read_events(since, limit=limit + 1)
+    more = len(events) > limit
+    events = events[:limit]
+    cursor = events[-1].cursor if events else since if since is not None else node.last_event_cursor
+    return {"events": [e.as_json() for e in events], "cursor": cursor, "more": more}
+
+
+def _subscription(line: bytes) -> tuple[Any, Any] | None:
+    """``(id, params)`` of a following ``events`` request, whose connection becomes its stream;
+    None for any other line (answered the usual way, errors included)."""
+    if b"events" not in line:  # cheap: most lines are never parsed twice
+        return None
+    request, error = _parse(line)
+    if error is not None or not isinstance(request, dict) or request.get("jsonrpc") != "2.0" \
+            or request.get("method") != "events" or "id" not in request or not _valid_id(request["id"]):
+        return None
+    try:
+        follow = Params(request.get("params"), EVENT_PARAMS).flag("follow", True)
+    except InvalidParams:
+        return None
+    return (request["id"], request.get("params")) if follow else None
+
+
+async def _until_hangup(stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+    """Read (and drop) whatever the client sends until it closes: a subscriber that went away
+    is noticed even while no event comes."""
+    try:
+        while await stream.receive_some(65536):
+            pass
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    scope.cancel()
+
+
+async def _serve_events(node: Node, stream: trio.SocketStream, rid: Any, raw: Any) -> bool:
+    """Answer a subscription, then send each event after ``since`` (default: from now on) as an
+    ``event`` notification until the client hangs up. A reader that falls more than the log's
+    bound behind gets an ``EventsLost`` error answer and the stream ends. False: refused (the
+    error is answered and the connection serves requests as before)."""
+    try:
+        p = Params(raw, EVENT_PARAMS)
+        p.integer("limit", EVENTS_PAGE)  # checked as for a page, unused: a stream has no pages
+        feed = node.events(p.optional_integer("since", minimum=0))
+    except ChannelsError as exc:
+        code, text = (INVALID_PARAMS, f"events: {exc}") if isinstance(exc, InvalidParams) else (APP_ERROR, str(exc))
+        await _send(stream, {"jsonrpc": "2.0", "id": rid, "error": _error(code, text, type(exc).__name__)})
+        return False
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_until_hangup, stream, nursery.cancel_scope)
+        try:
+            await _send(stream, {"jsonrpc": "2.0", "id": rid, "result": {"following": True, "cursor": feed.cursor}})
+            async for event in feed:
+                await _send(stream, {"jsonrpc": "2.0", "method": "event", "params": event.as_json()})
+        except ChannelsError as exc:  # EventsLost: fell too far behind (or the store failed)
+            try:
+                await _send(stream, {"jsonrpc": "2.0", "id": rid,
+                                     "error": _error(APP_ERROR, str(exc), type(exc).__name__)})
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        nursery.cancel_scope.cancel()
+    return True
 
 
 # --- server --------------------------------------------------------------------------------------
@@ -428,6 +575,14 @@ async def _serve_requests(node: Node, stream: trio.SocketStream) -> None:
                                  "error": _error(INVALID_REQUEST, f"request larger than {MAX_REQUEST} bytes")}
                 stop = False
             else:
+                subscription = _subscription(line)
+                if subscription is not None:
+                    try:
+                        if await _serve_events(node, stream, *subscription):
+                            return  # the connection was the subscription's stream
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return
+                    continue
                 response, stop = await _answer(node, line)
             if response is not None:
                 try:

@@ -1,28 +1,39 @@
 """``channels devnet ...``: run the devnet daemon and talk to it.
 
 Public contract (extend, never rename): ``start``; ``status`` -> height, time, chain_id,
-block_time (seconds per block, a float; null from a daemon too old to say);
+block_time (seconds per block, a float; null from a daemon too old to say), genesis (the
+ledger's genesis id, hex; null likewise);
 ``new-account --key-file F`` -> address; ``balance ACCOUNT`` -> balances per asset;
-``faucet --to ACCOUNT --amount N [--asset A]``. Client commands find the daemon with
-``--devnet MULTIADDR`` or ``--data-dir DIR`` (its ``devnet.addr``).
+``faucet --to ACCOUNT --amount N [--asset A]``; ``stop``. Client commands find the daemon with
+``--devnet MULTIADDR``, ``--data-dir DIR`` (its ``devnet.addr``) or ``$CHANNELS_DEVNET``; with
+none of them, the daemon of the default data dir, ``~/.channels/devnet`` (which ``start`` and
+``stop`` use too, and ``channels node start`` falls back to).
+
+``stop`` sends SIGTERM to the daemon of a data dir (the pid in its ``devnet.pid``, trusted
+only while the daemon's ``devnet.lock`` is held) and waits, at most ``STOP_TIMEOUT``, until
+the lock is released: by then the daemon has closed its listener and its ledger.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..chain.devnet.constants import ADDR_FILE, DEFAULT_CHAIN_ID
-from ..core.ids import NATIVE, Address, AssetId
-from ..errors import ConfigError
+from ..chain.devnet.constants import ADDR_FILE, DEFAULT_CHAIN_ID, LOCK_FILE, PID_FILE
+from ..core.ids import MAX_AMOUNT, NATIVE, Address, AssetId
+from ..errors import ChannelsError, ConfigError
 from .cli import emit
+from .formatting import format_amount, format_amounts, format_fields, format_time
+from .node_commands import _one_line, default_home
 
 if TYPE_CHECKING:
     from ..chain.devnet.client import RemoteDevnet
@@ -32,6 +43,12 @@ if TYPE_CHECKING:
 # to a daemon import them, so ``--help`` and the node's commands stay fast.
 
 ENV_DEVNET = "CHANNELS_DEVNET"
+DEVNET_SUBDIR = "devnet"  # the default data dir is ~/.channels/devnet
+STOP_TIMEOUT = 30.0  # seconds ``devnet stop`` waits for the daemon to exit
+
+
+class DevnetNotRunning(ConfigError):
+    """No devnet daemon runs on the data dir (``devnet stop``)."""
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -43,44 +60,71 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     target.add_argument("--devnet", metavar="MULTIADDR", default=argparse.SUPPRESS,
                         help=f"daemon multiaddr (default: --data-dir's {ADDR_FILE}, or ${ENV_DEVNET})")
 
-    p = cmds.add_parser("start", parents=[common], help="run a devnet daemon until SIGINT/SIGTERM")
-    p.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0", metavar="MULTIADDR")
-    p.add_argument("--block-time", type=float, default=1.0, metavar="SECONDS")
+    p = cmds.add_parser("start", parents=[common],
+                        help="run a devnet daemon until SIGINT/SIGTERM (default data dir: ~/.channels/devnet)")
+    p.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0", metavar="MULTIADDR",
+                   help="listen address (default: /ip4/127.0.0.1/tcp/0, a free port; see its devnet.addr)")
+    p.add_argument("--block-time", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between blocks (default: 1)")
+    p.add_argument("--log-format", default="text", choices=["text", "json"],
+                   help="stderr log lines as text, or as JSON objects with time, level, logger, message "
+                        "(default: text)")
     p.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID, help="only when the data dir is new")
     p.set_defaults(func=_start)
 
     p = cmds.add_parser("status", parents=[common, target], help="height, time, chain id and block time")
-    p.set_defaults(func=_client(_status))
+    p.set_defaults(func=_client(_status, _human_status))
+
+    stop = "stop the devnet daemon of --data-dir (default: ~/.channels/devnet) and wait until it has exited"
+    p = cmds.add_parser("stop", parents=[common], help=stop, description=stop)
+    p.set_defaults(func=_stop)
 
     p = cmds.add_parser("new-account", parents=[common, target], help="create an account key file")
-    p.add_argument("--key-file", required=True)
-    p.add_argument("--fund", type=int, metavar="N", help="also take N native units from the faucet")
+    p.add_argument("--key-file", required=True, metavar="FILE",
+                   help="where to write the new key (mode 0600; never overwritten)")
+    _one_line(p)
+    p.add_argument("--fund", type=_amount, metavar="N", help="also take N native units from the faucet")
     p.set_defaults(func=_new_account)
 
     p = cmds.add_parser("balance", parents=[common, target], help="balances of an account, per asset")
     p.add_argument("account", metavar="ACCOUNT", help="hex address or key file")
-    p.set_defaults(func=_client(_balance))
+    p.set_defaults(func=_client(_balance, _human_balance))
 
     p = cmds.add_parser("faucet", parents=[common, target], help="development money")
-    p.add_argument("--to", required=True, metavar="ACCOUNT")
-    p.add_argument("--amount", required=True, type=int)
-    p.add_argument("--asset", default=NATIVE)
-    p.set_defaults(func=_client(_faucet))
+    _one_line(p)
+    p.add_argument("--to", required=True, metavar="ACCOUNT", help="hex address or key file to fund")
+    p.add_argument("--amount", required=True, type=_amount, help="a positive integer")
+    p.add_argument("--asset", default=NATIVE, help="asset to give (default: native)")
+    p.set_defaults(func=_client(_faucet, _human_faucet))
 
     p = cmds.add_parser("transfer", parents=[common, target], help="send funds from a key file's account")
-    p.add_argument("--key-file", required=True)
-    p.add_argument("--to", required=True, metavar="ACCOUNT")
-    p.add_argument("--amount", required=True, type=int)
-    p.add_argument("--asset", default=NATIVE)
-    p.set_defaults(func=_client(_transfer))
+    _one_line(p)
+    p.add_argument("--key-file", required=True, metavar="FILE", help="key file of the sending account")
+    p.add_argument("--to", required=True, metavar="ACCOUNT", help="hex address or key file to pay")
+    p.add_argument("--amount", required=True, type=_amount, help="a positive integer")
+    p.add_argument("--asset", default=NATIVE, help="asset to send (default: native)")
+    p.set_defaults(func=_client(_transfer, _human_transfer))
 
     p = cmds.add_parser("create-token", parents=[common, target], help="create a custom token (you issue it)")
-    p.add_argument("--key-file", required=True)
-    p.add_argument("--asset", required=True)
-    p.set_defaults(func=_client(_create_token))
+    p.add_argument("--key-file", required=True, metavar="FILE", help="key file of the issuer")
+    p.add_argument("--asset", required=True, help="the new token's symbol")
+    p.set_defaults(func=_client(_create_token, lambda r: f"token {r['asset']} created; issuer {r['issuer']}"))
 
 
 # --- daemon --------------------------------------------------------------------------------------
+
+
+def _amount(text: str) -> int:
+    """An amount argument: checked at parsing, so a bad one is named as such, not by the wire."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the amount must be a positive integer, got {text[:100]!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the amount must be a positive integer, got {value}")
+    if value > MAX_AMOUNT:
+        raise argparse.ArgumentTypeError(f"the amount {value} is too large: the largest is 2^256-1")
+    return value
 
 
 def _data_dir(args: argparse.Namespace) -> Path | None:
@@ -88,10 +132,20 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
     return None if value is None else Path(value)
 
 
+def default_devnet_dir() -> Path:
+    return default_home() / DEVNET_SUBDIR
+
+
+def running_default_devnet() -> str | None:
+    """The multiaddr of a devnet running in the default data dir, or None."""
+    try:
+        return (default_devnet_dir() / ADDR_FILE).read_text().strip() or None
+    except (OSError, ConfigError):
+        return None
+
+
 def _start(args: argparse.Namespace) -> int:
-    data_dir = _data_dir(args)
-    if data_dir is None:
-        raise ConfigError("channels devnet start needs --data-dir DIR")
+    data_dir = _data_dir(args) or default_devnet_dir()
 
     import trio
 
@@ -110,18 +164,32 @@ def _start(args: argparse.Namespace) -> int:
                     nursery.cancel_scope.cancel()
                     break
 
-    _setup_logging()
-    trio.run(run)
+    _setup_logging(args.log_format)
+    try:
+        trio.run(run)
+    except BaseExceptionGroup as group:  # the nurseries wrap a start-up error (port taken, dir in use)
+        leaf = _sole_error(group)
+        if leaf is None:
+            raise
+        raise leaf from None
     return 0
 
 
-def _setup_logging() -> None:
-    """Warnings and errors to stderr, cut to a bounded size and rate limited: a flood of bad
-    requests must not turn into a flood of log lines (``channels.logs``)."""
-    from ..logs import BoundedFormatter, RateLimitFilter
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> ChannelsError | None:
+    """The one ``ChannelsError`` a group wraps (nested nurseries add layers): one ``error:`` line."""
+    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
+        group = group.exceptions[0]
+    leaf = group.exceptions[0] if len(group.exceptions) == 1 else None
+    return leaf if isinstance(leaf, ChannelsError) else None
+
+
+def _setup_logging(log_format: str = "text") -> None:
+    """Warnings and errors to stderr (text or JSON lines), cut to a bounded size and rate limited:
+    a flood of bad requests must not turn into a flood of log lines (``channels.logs``)."""
+    from ..logs import RateLimitFilter, make_formatter
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(make_formatter(log_format))
     handler.addFilter(RateLimitFilter())
     root = logging.getLogger()
     root.addHandler(handler)
@@ -145,13 +213,17 @@ def _devnet_address(args: argparse.Namespace) -> str:
                               "start one with `channels devnet start`") from None
     if os.environ.get(ENV_DEVNET):
         return os.environ[ENV_DEVNET]
-    raise ConfigError(f"which devnet? give --devnet MULTIADDR or --data-dir DIR (or set ${ENV_DEVNET})")
+    default = running_default_devnet()
+    if default is not None:
+        return default
+    raise ConfigError(f"which devnet? none runs in the default {default_devnet_dir()}; give --devnet MULTIADDR or "
+                      f"--data-dir DIR (or set ${ENV_DEVNET}), or start one with `channels devnet start`")
 
 
 Command = Callable[[argparse.Namespace, "RemoteDevnet"], Awaitable[Any]]
 
 
-def _client(command: Command) -> Callable[[argparse.Namespace], int]:
+def _client(command: Command, human: Callable[[Any], str] | None = None) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         address = _devnet_address(args)
 
@@ -163,7 +235,7 @@ def _client(command: Command) -> Callable[[argparse.Namespace], int]:
 
         import trio
 
-        emit(args, trio.run(main))
+        emit(args, trio.run(main), human)
         return 0
 
     return run
@@ -172,7 +244,7 @@ def _client(command: Command) -> Callable[[argparse.Namespace], int]:
 async def _status(args: argparse.Namespace, devnet: RemoteDevnet) -> dict[str, Any]:
     s = await devnet.status()
     return {"height": s.height, "time": s.time, "chain_id": s.chain_id, "block_time": s.block_time,
-            "devnet": devnet.peer_id}
+            "devnet": devnet.peer_id, "genesis": None if s.genesis is None else s.genesis.hex()}
 
 
 async def _balance(args: argparse.Namespace, devnet: RemoteDevnet) -> dict[str, Any]:
@@ -201,11 +273,11 @@ async def _create_token(args: argparse.Namespace, devnet: RemoteDevnet) -> dict[
 
 def _new_account(args: argparse.Namespace) -> int:
     from ..chain.devnet.scheme import DevnetKey
-    from ..keyfile import write_key
+    from ..keyfile import L1_ACCOUNT, write_key
 
     key = DevnetKey.generate()
     address = _devnet_address(args) if args.fund else None  # fail before writing a key nobody can fund
-    write_key(args.key_file, key.key)
+    write_key(args.key_file, key.key, use=L1_ACCOUNT)
     result: dict[str, Any] = {"address": key.address.hex(), "key_file": str(args.key_file)}
     if address is not None:
 
@@ -218,15 +290,15 @@ def _new_account(args: argparse.Namespace) -> int:
         import trio
 
         result["balance"] = trio.run(fund)
-    emit(args, result)
+    emit(args, result, _human_new_account)
     return 0
 
 
 def read_key_file(path: str | Path) -> DevnetKey:
     from ..chain.devnet.scheme import DevnetKey
-    from ..keyfile import read_key
+    from ..keyfile import L1_ACCOUNT, read_key
 
-    return DevnetKey(read_key(path))
+    return DevnetKey(read_key(path, use=L1_ACCOUNT))  # a node's identity.key is refused: it is no account
 
 
 def parse_account(text: str) -> Address:
@@ -240,3 +312,84 @@ def parse_account(text: str) -> Address:
     if Path(text).is_file():
         return read_key_file(text).address
     raise ConfigError(f"{text!r} is neither a 32-byte hex address nor a key file")
+
+
+# --- stop ----------------------------------------------------------------------------------------
+
+
+def _lock_held(data_dir: Path) -> bool:
+    """Whether a live process holds the data dir's ``devnet.lock`` (a dead one holds nothing)."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise ConfigError(f"cannot read {data_dir / LOCK_FILE}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _daemon_pid(data_dir: Path) -> int:
+    """The pid of the daemon running on ``data_dir``; ``DevnetNotRunning`` if none does."""
+    if not _lock_held(data_dir):  # a pid file left by a killed daemon may name another process now
+        raise DevnetNotRunning(f"no devnet is running in {data_dir}")
+    try:
+        return int((data_dir / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        raise DevnetNotRunning(f"the devnet in {data_dir} wrote no readable {PID_FILE} (an older version, or "
+                               "still starting); stop it with Ctrl-C or kill") from None
+
+
+def _stop(args: argparse.Namespace) -> int:
+    data_dir = (_data_dir(args) or default_devnet_dir()).expanduser()
+    pid = _daemon_pid(data_dir)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # exited between the check and the signal
+        pass
+    except PermissionError:
+        raise ConfigError(f"the devnet in {data_dir} runs as pid {pid}, which we may not signal") from None
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _lock_held(data_dir):  # polled: a process that is not our child cannot be waited for
+        if time.monotonic() > deadline:
+            raise ConfigError(f"the devnet in {data_dir} (pid {pid}) did not stop within {STOP_TIMEOUT:g} s")
+        time.sleep(0.05)
+    emit(args, {"data_dir": str(data_dir), "pid": pid, "stopped": True},
+         lambda r: f"devnet in {r['data_dir']} stopped (pid {r['pid']})")
+    return 0
+
+
+# --- human output --------------------------------------------------------------------------------
+
+
+def _human_status(r: dict[str, Any]) -> str:
+    block_time = "unknown" if r.get("block_time") is None else f"{r['block_time']:g} s"
+    return format_fields([("chain id", r["chain_id"]), ("height", r["height"]),
+                          ("L1 time", f"{format_time(r['time'])} ({r['time']})"), ("block time", block_time),
+                          ("devnet", r["devnet"]), ("genesis", r.get("genesis") or "unknown")])
+
+
+def _human_balance(r: dict[str, Any]) -> str:
+    return format_fields([("account", r["address"]), ("balance", format_amounts(r["balances"]))])
+
+
+def _human_faucet(r: dict[str, Any]) -> str:
+    return (f"faucet sent {format_amount(r['amount'], r['asset'])} to {r['to']}; "
+            f"balance now {format_amount(r['balance'], r['asset'])}")
+
+
+def _human_transfer(r: dict[str, Any]) -> str:
+    return (f"sent {format_amount(r['amount'], r['asset'])} from {r['from']} to {r['to']}; "
+            f"{r['from']} has {format_amount(r['balance'], r['asset'])} left")
+
+
+def _human_new_account(r: dict[str, Any]) -> str:
+    funded = f"; funded with {format_amount(r['balance'], NATIVE)}" if "balance" in r else ""
+    return f"account {r['address']} (key in {r['key_file']}){funded}"

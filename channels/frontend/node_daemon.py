@@ -2,7 +2,8 @@
 
 Files in the data dir while it runs: ``rpc.sock`` (the control socket, 0600),
 ``node.addr`` (first multiaddr, for scripts), ``node.lock`` (held: two daemons on
-one store would each think they own the channels), ``node.log`` (appended; rotated at
+one store would each think they own the channels), ``node.log`` (appended, text or JSON lines
+as ``--log-format`` says, also written to stderr; rotated at
 ``LOG_MAX_BYTES`` into ``node.log.1`` .. ``node.log.{LOG_BACKUPS}``, so the logs take at most
 ``(1 + LOG_BACKUPS) * LOG_MAX_BYTES``; log lines caused by others are rate limited, see
 ``channels.logs``). It stops on SIGINT, SIGTERM or the ``stop`` method, and removes what it created.
@@ -25,10 +26,11 @@ import trio
 from ..chain.base import Ledger
 from ..datadir import lock_data_dir, write_atomic
 from ..errors import ChannelsError, ConfigError
-from ..logs import BoundedFormatter, RateLimitFilter, RotatingFile
+from ..logs import LOG_FORMATS, RateLimitFilter, RotatingFile, make_formatter
 from ..node import Node
 from ..node.config import NodeConfig
 from .control_server import claim_socket_path, serve_rpc
+from .metrics import open_metrics_listener, parse_address, serve_metrics
 
 log = logging.getLogger("channels.frontend.node_daemon")
 
@@ -40,14 +42,17 @@ _installed: list[logging.Handler] = []  # what the last setup_logging added to t
 _limiter: list[RateLimitFilter] = []
 
 
-def setup_logging(data_dir: Path, level: str = "info", *, max_bytes: int = LOG_MAX_BYTES,
+def setup_logging(data_dir: Path, level: str = "info", *, log_format: str = "text", max_bytes: int = LOG_MAX_BYTES,
                   backups: int = LOG_BACKUPS, limiter: RateLimitFilter | None = None) -> RateLimitFilter:
     """Log to stderr and ``DIR/node.log``; libp2p's own chatter only from warnings up.
 
+    ``log_format`` is ``text`` or ``json`` (one object per line, ``channels.logs.JsonFormatter``).
     Both outputs share one ``RateLimitFilter`` (info and up), records are cut at
     ``logs.MAX_RECORD`` characters and the file rotates at ``max_bytes``. Calling it
     again replaces what the previous call installed. Returns the filter."""
-    fmt = BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"log format {log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    fmt = make_formatter(log_format)
     limiter = limiter if limiter is not None else RateLimitFilter()
     root = logging.getLogger()
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
@@ -83,6 +88,8 @@ async def run_node_daemon(config: NodeConfig, *, open_ledger: OpenLedger,
     as a single ``ChannelsError``, never as an exception group."""
     if not config.devnet:
         raise ConfigError("which devnet? give --devnet MULTIADDR or --devnet-dir DIR (or devnet = ... in config.toml)")
+    if config.metrics is not None:
+        parse_address(config.metrics)  # a bad value fails before anything is touched
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)
     try:
@@ -106,10 +113,14 @@ async def _run(config: NodeConfig, devnet: str, open_ledger: OpenLedger,
         async with trio.open_nursery() as nursery:
             # A signal cancels everything, start-up included (a slow devnet dial too).
             nursery.start_soon(_watch_signals, signals, nursery.cancel_scope)
+            # Bound before the node starts: a taken port fails at once, with nothing changed.
+            metrics = await open_metrics_listener(config.metrics) if config.metrics else None
             try:
                 async with open_ledger(devnet) as ledger, Node.open(config, ledger=ledger) as node, \
                         trio.open_nursery() as inner:
                     await inner.start(partial(serve_rpc, node, config.rpc_path))
+                    if metrics is not None:
+                        await inner.start(serve_metrics, node, metrics)
                     write_atomic(addr_file, (node.addresses[0] if node.addresses else "") + "\n")
                     log.info("node %s listening on %s", node.peer_id, ", ".join(node.addresses))
                     if on_ready is not None:
@@ -118,6 +129,8 @@ async def _run(config: NodeConfig, devnet: str, open_ledger: OpenLedger,
                     inner.cancel_scope.cancel()
             finally:
                 addr_file.unlink(missing_ok=True)
+                if metrics is not None:
+                    metrics.socket.close()
             log.info("shutting down")
             nursery.cancel_scope.cancel()
 

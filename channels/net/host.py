@@ -42,6 +42,7 @@ Streams and their own cancellation workarounds live in ``stream.py``.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -248,9 +249,22 @@ def _parse_peer_id(text: str) -> ID:
         peer = ID.from_base58(text)
         if peer.to_base58() != text:
             raise ValueError("not canonical base58")
+        if not _peer_id_multihash(peer.to_bytes()):
+            raise ValueError("not a libp2p peer id (an identity or sha2-256 multihash)")
         return peer
     except Exception as exc:
-        raise InvalidAddress(f"invalid peer id {text!r}: {exc}") from None
+        raise InvalidAddress(f"invalid peer id {text[:100]!r}: {exc}") from None
+
+
+def _peer_id_multihash(raw: bytes) -> bool:
+    """Whether ``raw`` is a peer id's multihash: the public key inline (identity, at most 42
+    bytes) or its sha2-256. py-libp2p takes any base58 text for an id ("notapeerid" too)."""
+    if len(raw) < 2 or raw[1] >= 0x80:
+        return False
+    code, length = raw[0], raw[1]
+    if code == 0x00:
+        return 0 < length <= 42 and len(raw) == 2 + length
+    return code == 0x12 and length == 32 and len(raw) == 34
 
 
 def _is_unsupported(exc: BaseException) -> bool:
@@ -291,6 +305,7 @@ class Host:
         self._nursery = nursery
         self._max_frame = max_frame
         self._known_addrs: dict[str, str] = {}
+        self._reached: dict[str, str] = {}  # peer -> the address its last successful dial used
         self._dial_locks: dict[str, trio.Lock] = {}
         self._watcher = _DisconnectWatcher()
         self._closing = False
@@ -337,16 +352,31 @@ class Host:
         peer = info.peer_id.to_base58()
         if peer == self.peer_id:
             raise InvalidAddress(f"{address!r} is this host's own address")
-        self._known_addrs.pop(peer, None)
+        previous = self._known_addrs.pop(peer, None)
         self._known_addrs[peer] = address  # newest last; the oldest goes first past the bound
         if len(self._known_addrs) > MAX_KNOWN_ADDRESSES:
             del self._known_addrs[next(iter(self._known_addrs))]
         lock = self._dial_locks.setdefault(peer, trio.Lock())
         try:
             async with lock:
-                if self.is_connected(peer):
+                if self.is_connected(peer) and (self._reached.get(peer) == address or self._via(peer, address)):
                     return peer
-                await self._dial(maddr, info, address, timeout)
+                # Connected by another address (or inbound): this one is dialled all the same,
+                # so an address where nothing listens is reported, not hidden by the connection.
+                try:
+                    await self._dial(maddr, info, address, timeout)
+                except PeerUnreachable as exc:
+                    if not self.is_connected(peer):
+                        raise
+                    if previous is not None:  # the working address stays the one to re-dial
+                        self._known_addrs[peer] = previous
+                    via = self._connection_addresses(peer)
+                    raise PeerUnreachable(f"already connected to {peer}" + (f" via {via[0]}" if via else "")
+                                          + f", but {exc}") from None
+                self._reached.pop(peer, None)
+                self._reached[peer] = address
+                if len(self._reached) > MAX_KNOWN_ADDRESSES:
+                    del self._reached[next(iter(self._reached))]
         finally:
             if not lock.locked() and not lock.statistics().tasks_waiting:
                 self._dial_locks.pop(peer, None)  # keyed by peer ids, which are free: keep none idle
@@ -417,6 +447,27 @@ class Host:
         if raw is None:
             raise PeerUnreachable(f"opening {protocol_id!r} to {peer_id} timed out after {timeout}s")
         return self._wrap(raw, peer_id, protocol_id)
+
+    def check_peer_id(self, peer_id: str) -> None:
+        """Raise ``InvalidAddress`` unless ``peer_id`` is a libp2p peer id (canonical base58)."""
+        _parse_peer_id(peer_id)
+
+    def _connection_addresses(self, peer_id: str) -> list[str]:
+        """Transport addresses (``/ip4/../tcp/..``) of the live connections to ``peer_id``."""
+        conns = self._lp.get_network().connections.get(_parse_peer_id(peer_id), [])
+        out = []
+        for conn in conns:
+            if _alive(conn):
+                try:
+                    out += [str(a) for a in conn.get_transport_addresses()]
+                except Exception:  # best effort: only used to describe or skip a dial
+                    continue
+        return out
+
+    def _via(self, peer_id: str, address: str) -> bool:
+        """Whether a live connection to ``peer_id`` already runs over ``address``."""
+        bare = address.split("/p2p/")[0]
+        return any(a.split("/p2p/")[0] == bare for a in self._connection_addresses(peer_id))
 
     def connected_peers(self) -> list[str]:
         """Peer ids with at least one open connection."""
@@ -501,6 +552,9 @@ def _check_port_free(maddr: multiaddr.Multiaddr) -> None:
         try:
             probe.bind((ip, int(maddr.value_for_protocol("tcp"))))
         except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"address {maddr} is in use: cannot listen on it (choose another port, or "
+                                  "tcp/0 for any free one)") from None
             raise ConfigError(f"cannot listen on {maddr}: {exc.strerror}") from None
 
 

@@ -9,6 +9,7 @@ discards the whole batch: nothing is half-applied.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,8 @@ from ..errors import ChannelsError, LocalProtocolError, RemoteProtocolError, Sto
 from ..store import Store
 from ..store.records import submission_to_bytes
 from ..wire import encode_message
+from .events import EventData, EventLog, PeerConnected, PeerDisconnected, channel_events
+from .stats import NodeStats
 
 log = logging.getLogger("channels.node.engine")
 
@@ -104,7 +107,14 @@ class PeerUpItem:
     peer_id: str
 
 
-Item = CoreItem | OpenItem | ProposalItem | ChainItem | TickItem | PeerUpItem
+@attrs.frozen
+class PeerDownItem:
+    """The connection to a peer dropped (only recorded as an event: links redial by themselves)."""
+
+    peer_id: str
+
+
+Item = CoreItem | OpenItem | ProposalItem | ChainItem | TickItem | PeerUpItem | PeerDownItem
 
 
 @attrs.define
@@ -132,8 +142,11 @@ class ChannelNotOpened(ChannelsError):
 
 
 class Engine:
-    def __init__(self, store: Store, env: Env) -> None:
+    def __init__(self, store: Store, env: Env, *, max_events: int = 100_000) -> None:
         self.store = store
+        # Written in each step's transaction with the changes that cause them (``events``).
+        self.event_log = EventLog(store, max_events)
+        self.peers_up: set[str] = set()  # peers announced by a peer_connected event
         self.env = env
         self.channels: dict[ChannelId, Channel] = {}
         self.peer_of: dict[ChannelId, str] = {}
@@ -141,6 +154,7 @@ class Engine:
             self.channels[ch.channel_id] = ch
             self.peer_of[ch.channel_id] = peer
         self.cursor = store.chain_cursor()
+        self.stats = NodeStats(chain_cursor=self.cursor)  # read by monitoring (channels.node.stats)
         self.now = 0
         self.payment_waiters: dict[bytes, Waiter] = {}
         self.open_waiters: dict[ChannelId, list[Waiter]] = {}
@@ -216,6 +230,8 @@ class Engine:
         staged_open: dict[ChannelId, list[Waiter]] = {}
         peer_rows: dict[str, PeerRow] = {}
         payments: list[tuple[bytes, bytes, str, str, int, str, str]] = []
+        events: list[EventData] = []
+        peers_up = set(self.peers_up)
         out = Outgoing()
         cursor = self.cursor
         now = self.now
@@ -227,6 +243,7 @@ class Engine:
             return staged_peer.get(cid) or self.peer_of[cid]
 
         def run(cid: ChannelId, peer: str, ch: Channel, effects: list[fx.Effect]) -> None:
+            events.extend(channel_events(current(cid), ch, peer, effects))
             staged[cid] = ch
             staged_peer[cid] = peer
             for e in effects:
@@ -291,11 +308,18 @@ class Engine:
                                 run(cid, owner(cid), new, effects)
                                 ch = new
                 elif isinstance(item, PeerUpItem):
+                    if item.peer_id not in peers_up:
+                        peers_up.add(item.peer_id)
+                        events.append(PeerConnected(peer_id=item.peer_id))
                     for cid in self.channels_of(item.peer_id):
                         ch = current(cid)
                         assert ch is not None
                         new, effects = transition(ch, ins.ActionReconnect(), now=now, env=self.env)
                         run(cid, item.peer_id, new, effects)
+                elif isinstance(item, PeerDownItem):
+                    if item.peer_id in peers_up:
+                        peers_up.discard(item.peer_id)
+                        events.append(PeerDisconnected(peer_id=item.peer_id))
             except Exception as exc:
                 # Whatever an input raised, nothing of it was staged: transitions are pure.
                 waiter = getattr(item, "waiter", None)
@@ -334,6 +358,8 @@ class Engine:
                         self._outbox_count[peer] = MAX_OUTBOX_FRAMES
                 if cursor != self.cursor:
                     self.store.set_chain_cursor(cursor)
+                if events:
+                    logged = self.event_log.write(events, int(time.time()))
         except BaseException as exc:
             # Rolled back: what was reported sent is deleted by a later step instead.
             for peer, upto in sent.items():
@@ -352,6 +378,7 @@ class Engine:
             for waiter, _, _ in out.wakeups:
                 waiter.set(None, exc)
             raise
+        self.stats.committed(self.channels, staged, payments, cursor)
         self.channels.update(staged)
         self.peer_of.update(staged_peer)
         for cid, peer in staged_peer.items():
@@ -367,6 +394,9 @@ class Engine:
         for cid, waiters in staged_open.items():
             self.open_waiters.setdefault(cid, []).extend(waiters)
         self.cursor = cursor
+        self.peers_up = peers_up
+        if events:
+            self.event_log.committed(*logged)
         self.changed.set()
         self.changed = trio.Event()
         return out
@@ -434,7 +464,7 @@ class Engine:
             out.notices.append((cid, e))
         elif isinstance(e, fx.NotifyPaymentFailed):
             waiter = self.payment_waiters.get(e.payment_id)
-            payments.append((e.payment_id, cid, "out", "", 0, "failed", e.reason))
+            payments.append((e.payment_id, cid, "out", e.asset, e.amount, "failed", e.reason))
             if waiter is not None:
                 out.wakeups.append((waiter, None, PaymentFailed(e.reason)))
         elif isinstance(e, fx.NotifyOpDone):

@@ -17,6 +17,7 @@ from ..wire import PROTOCOL_CHANNEL
 log = logging.getLogger("channels.node.links")
 
 MAX_QUEUED_FRAMES = 4096  # frames waiting for a slow peer; beyond it the link is dropped and rebuilt
+UP, UNREACHABLE, REFUSED, BROKE = "up", "unreachable", "refused", "broke"  # ``PeerLink.stage``
 
 
 class Stream(Protocol):
@@ -75,6 +76,23 @@ class PeerLink:
         self.up = False
         self._kick = trio.Event()
         self._scope: trio.CancelScope | None = None  # the current connection's, while up
+        # How the latest attempt ended, for ``Node.connect`` to report the real reason:
+        # ``outcomes`` counts endings, ``error`` is None when the link came up, ``stage`` says
+        # where it failed (``UNREACHABLE``, ``REFUSED``: connected but the stream was refused,
+        # ``BROKE``: our stream ended after it was up).
+        self.outcomes = 0
+        self.error: ChannelsError | None = None
+        self.stage = ""
+        self._changed = trio.Event()
+
+    async def wait_changed(self) -> None:
+        """Return at the next outcome (the link came up, or an attempt failed or broke)."""
+        await self._changed.wait()
+
+    def _report(self, stage: str, error: ChannelsError | None) -> None:
+        self.stage, self.error, self.outcomes = stage, error, self.outcomes + 1
+        self._changed.set()
+        self._changed = trio.Event()
 
     def send(self, frame: bytes, seq: int = 0) -> None:
         """Queue a frame (``seq``: its row in the durable outbox); while the link is down it
@@ -109,6 +127,7 @@ class PeerLink:
                 stream = await self._transport.open_stream(self.peer_id, PROTOCOL_CHANNEL)
             except ChannelsError as exc:
                 log.debug("link to %s not up: %s", self.peer_id, exc)
+                self._report(REFUSED if self._transport.is_connected(self.peer_id) else UNREACHABLE, exc)
                 if not self._persistent():
                     return
                 self._kick = trio.Event()
@@ -125,6 +144,7 @@ class PeerLink:
             try:
                 await stream.send(self._init_frame())
                 self.up = True
+                self._report(UP, None)
                 await self._on_up(self.peer_id)
                 async with trio.open_nursery() as nursery:
                     self._scope = nursery.cancel_scope
@@ -141,7 +161,11 @@ class PeerLink:
                             self._on_sent(seq)
             except* ChannelsError as group:
                 log.info("link to %s broke: %s", self.peer_id, group.exceptions[0])
+                first = group.exceptions[0]
+                self._report(BROKE, first if isinstance(first, ChannelsError) else None)
             finally:
+                if self.up and self.stage == UP:  # ended without an error (the peer reset our stream)
+                    self._report(BROKE, None)
                 self.up = False
                 self._scope = None
                 with trio.CancelScope(shield=True):

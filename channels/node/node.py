@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -31,7 +32,8 @@ from ..core.messages import (
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation
 from ..core.state import Allocation, ChannelParams
 from ..errors import ChannelsError, ConfigError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
-from ..keyfile import load_or_create_key
+from ..keyfile import LIBP2P_IDENTITY, load_or_create_key
+from ..logs import Brief
 from ..store import Store
 from ..store.records import submission_from_bytes
 from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
@@ -43,13 +45,16 @@ from .engine import (
     Engine,
     Item,
     OpenItem,
+    PeerDownItem,
     PeerUpItem,
     ProposalItem,
     TickItem,
     Waiter,
 )
+from .events import EventFeed, NodeEvent
 from .identity import init_digest, verify_init
-from .links import PeerLink, Transport
+from .links import BROKE, REFUSED, UNREACHABLE, PeerLink, Transport
+from .stats import submission_kind
 
 log = logging.getLogger("channels.node")
 
@@ -60,6 +65,46 @@ MAX_QUEUED_SUBMITS = 1024  # L1 transactions waiting to be sent; beyond it new o
 
 class PeerNotConnected(LocalProtocolError):
     """The peer is not connected (or has not introduced itself yet)."""
+
+
+class NotAChannelPeer(PeerNotConnected):
+    """The peer is connected but will not talk the channel protocol with us."""
+
+
+class LedgerMismatch(ConfigError):
+    """The store was written against another ledger (chain id or genesis) than the one given."""
+
+
+LEDGER_CHAIN_KEY, LEDGER_GENESIS_KEY = "ledger_chain_id", "ledger_genesis"  # store meta: the L1 it belongs to
+
+
+def check_ledger(store: Store, backend: Backend, where: object) -> None:
+    """Refuse a ledger other than the one the store was written against; record it on first use.
+
+    The stored chain cursor, channels and outbox belong to one ledger: against a reset or
+    another devnet the cursor points past events that do not exist and deposits go to
+    channels that ledger never saw. A store from before this check (no record) adopts the
+    ledger it is first opened with; a ledger that cannot name its genesis (``genesis``
+    None: an older devnet daemon) is checked by chain id only."""
+    raw_chain, raw_genesis = store.get_meta(LEDGER_CHAIN_KEY), store.get_meta(LEDGER_GENESIS_KEY)
+    chain, genesis = backend.chain_id, backend.genesis
+    if raw_chain is not None:
+        stored_chain, stored_genesis = int.from_bytes(raw_chain, "big"), raw_genesis or None
+        if stored_chain != chain or (stored_genesis is not None and genesis is not None
+                                     and stored_genesis != genesis):
+            def name(c: int, g: bytes | None) -> str:
+                return f"chain {c}, genesis {g.hex()[:16] if g else 'unknown'}"
+
+            raise LedgerMismatch(
+                f"the store in {where} was written against another ledger ({name(stored_chain, stored_genesis)}) "
+                f"than the L1 given now ({name(chain, genesis)}): the devnet was reset or is another one; "
+                "use a fresh data dir, or the original devnet")
+        if stored_genesis is not None or genesis is None:
+            return
+    with store.transaction():
+        store.set_meta(LEDGER_CHAIN_KEY, chain.to_bytes(8, "big"))
+        if genesis is not None:
+            store.set_meta(LEDGER_GENESIS_KEY, bytes(genesis))
 
 
 @attrs.frozen(kw_only=True)
@@ -133,7 +178,9 @@ class Node:
         self.chain_id = backend.chain_id
         self.adjudicator = backend.adjudicator
         self.engine = Engine(store, Env(scheme=backend.scheme, signer=backend.signer, apps=apps,
-                                        funding_timeout=config.funding_timeout, lock_margin=config.lock_margin))
+                                        funding_timeout=config.funding_timeout, lock_margin=config.lock_margin),
+                             max_events=config.max_events)
+        self.stats = self.engine.stats  # counters for monitoring (channels.node.stats)
         self.block_time = backend.block_time  # seconds per L1 block
         self._nursery = nursery
         # Bounded: peers' readers wait when the engine falls behind (back-pressure), instead
@@ -150,6 +197,7 @@ class Node:
         # callers wait on it (concurrent retries share one outcome).
         self._paying: dict[bytes, tuple[tuple[ChannelId, AssetId, int], int]] = {}
         self._l1_down: tuple[float, str] | None = None  # since (monotonic), last error
+        self._peer_watch: set[str] = set()  # peers whose connection is watched for a peer_disconnected event
         self._l1_logged = -math.inf
         self.stopped = trio.Event()
 
@@ -171,8 +219,9 @@ class Node:
                 raise ConfigError("Node.open needs a backend or a ledger")
             backend = await ledger.backend(config.l1_key_path)  # type: ignore[attr-defined]
         store = Store(config.db_path)
-        store.prune_peers()
         try:
+            check_ledger(store, backend, config.data_dir)  # before anything is read or written
+            store.prune_peers()
             async with _open_transport(config, transport) as net, trio.open_nursery() as nursery:
                 node = cls(config, backend, net, store, nursery, apps=apps)
                 for cid, peer, reason in store.quarantined():
@@ -193,6 +242,7 @@ class Node:
                 try:
                     yield node
                 finally:
+                    node.engine.event_log.close()  # followers end rather than wait on a closed store
                     nursery.cancel_scope.cancel()
         finally:
             store.close()
@@ -212,19 +262,52 @@ class Node:
     # ------------------------------------------------------------------ public API
 
     async def connect(self, address: str, *, timeout: float = 10.0) -> str:
-        """Connect to a peer by full multiaddr and wait until it has introduced itself."""
+        """Connect to a peer by full multiaddr and wait until it has introduced itself.
+
+        A failure says why in one line as soon as it is known: the dial failed, the peer
+        does not serve the channel protocol, it closed our stream without introducing
+        itself (it refused our ``Init``), or it sent no ``Init`` within ``timeout`` s."""
         peer = await self.transport.connect(address)
-        self._link(peer).kick()
-        await self._wait_peer(peer, timeout)
-        return peer
+        link = self._link(peer)
+        seen = link.outcomes
+        link.kick()
+        with trio.move_on_after(timeout):
+            while not self._introduced(peer):
+                if link.outcomes > seen:
+                    seen = link.outcomes
+                    if link.stage == REFUSED:
+                        log.debug("peer %s refused a channel stream: %s", peer, link.error)
+                        raise NotAChannelPeer(f"peer {peer} does not serve the channel protocol {PROTOCOL_CHANNEL}")
+                    if link.stage == BROKE and self.transport.is_connected(peer):
+                        raise PeerNotConnected(f"peer {peer} closed our channel stream without introducing itself "
+                                               "(it refused our Init: another chain, or too many peers)")
+                    if link.stage in (UNREACHABLE, BROKE):
+                        if not self.transport.is_connected(peer):
+                            raise PeerNotConnected(f"the connection to {peer} closed before it introduced itself")
+                        link.kick()  # an attempt from before our connection: try again on it
+                await _first_of(self._peer_seen.wait, link.wait_changed, partial(trio.sleep, 0.2))
+            return peer
+        if not self.transport.is_connected(peer):
+            raise PeerNotConnected(f"the connection to {peer} closed before it introduced itself")
+        raise PeerNotConnected(f"peer {peer} sent no Init within {timeout:g} s (is it a channel node of chain "
+                               f"{self.chain_id}?)")
+
+    def _introduced(self, peer: str) -> bool:
+        return peer in self._peers and self.transport.is_connected(peer)
 
     async def open_channel(self, peer_id: str, amount: int, *, asset: AssetId = NATIVE,
                            peer_amount: int = 0, challenge_duration: int | None = None,
                            app_id: str = "payment", timeout: float = 60.0) -> ChannelId:
         """Propose a channel funded with ``amount`` (and ``peer_amount`` by the peer);
         return its id once both deposits are seen on the L1."""
+        check_peer_id = getattr(self.transport, "check_peer_id", None)
+        if check_peer_id is not None:
+            check_peer_id(peer_id)  # a malformed id is refused at once, not after a wait
         if amount < 0 or peer_amount < 0 or amount + peer_amount <= 0:
             raise LocalProtocolError("a channel needs a positive total deposit")
+        if not self.transport.is_connected(peer_id) and peer_id not in self._links:
+            # Nothing would bring it here (no connection, no link redialling it): say so now.
+            raise PeerNotConnected(f"not connected to {peer_id}; run connect first")
         balance = await self.ledger.balance(self.l1_address, asset)
         if amount > balance:
             raise LocalProtocolError(
@@ -275,11 +358,19 @@ class Node:
             waiter = self.engine.payment_waiters[payment_id] = Waiter()
         callers = self._paying.get(payment_id, (same, 0))[1] + 1
         self._paying[payment_id] = (same, callers)
+        started = trio.current_time()
         try:
             if first and not any(op.key == payment_id for op in ch.in_flight):  # a retry waits for the original
                 action = ins.ActionPay(payment_id=payment_id, asset=asset, amount=amount)
                 await self._inputs.send(CoreItem(channel_id=channel_id, input=action, waiter=waiter))
-            return Version(await waiter.wait())
+            version = Version(await waiter.wait())
+            if first:  # one latency per payment, not per concurrent retry
+                self.stats.payment_done("sent", trio.current_time() - started)
+            return version
+        except ChannelsError:
+            if first:
+                self.stats.payment_done("failed", trio.current_time() - started)
+            raise
         except trio.Cancelled:
             if self._paying[payment_id][1] == 1:  # the last caller gives up: withdraw it if still queued
                 cancel = CoreItem(channel_id=channel_id, input=ins.ActionCancelPay(payment_id=payment_id))
@@ -389,10 +480,77 @@ class Node:
                                  else f"{prefix!r} matches {len(matches)} channels; give more digits")
         return matches[0]
 
+    def connected_peers(self) -> list[str]:
+        """Peers that introduced themselves and are connected now."""
+        return sorted(p for p in self._peers if self.transport.is_connected(p))
+
+    # -- events (``channels.node.events``: kinds, cursors, the bound and what happens at it)
+
+    def events(self, since: int | None = None) -> EventFeed:
+        """Every event after cursor ``since`` (None: from now on), then each new one as it
+        happens: ``async for event in node.events(since=last_handled): ...``. A consumer that
+        restarts passes the last cursor it handled and loses nothing. Raises ``EventsLost``
+        (at once, or while following if it falls ``max_events`` behind) when some were
+        dropped to keep the log bounded, and ``UnknownCursor`` for a cursor never given.
+        The iteration ends when the node stops."""
+        log_ = self.engine.event_log
+        return log_.follow(log_.start(since))
+
+    def read_events(self, since: int | None = None, *, limit: int = 1000) -> list[NodeEvent]:
+        """Up to ``limit`` events after ``since`` without waiting (None: the oldest still kept)."""
+        log_ = self.engine.event_log
+        return log_.read(log_.start(log_.oldest_since() if since is None else since), limit)
+
+    @property
+    def last_event_cursor(self) -> int:
+        """The newest cursor given so far (0: none yet)."""
+        return self.engine.event_log.last
+
     def connection_stats(self) -> dict[str, Any]:
         """Live connection counts and limits from the transport (empty if it keeps none)."""
         stats = getattr(self.transport, "connection_stats", None)
         return dict(stats()) if stats is not None else {}
+
+    # -- operator views (``list-peers``, ``disconnect``, ``list-funds``)
+
+    def list_peers(self) -> list[dict[str, Any]]:
+        """Peers connected now, peers we share a channel with, and peers that introduced
+        themselves since start (bounded by ``max_peers_without_channel``). A connection that
+        has not sent its ``Init`` yet has no known L1 account (``l1_account`` None)."""
+        live = getattr(self.transport, "connected_peers", None)
+        ids = set(self._peers) | set(self.engine.peer_of.values()) | set(live() if live is not None else ())
+        out = []
+        for peer in sorted(ids):
+            info = self._peers.get(peer)
+            out.append({"peer_id": peer, "connected": self.transport.is_connected(peer),
+                        "addresses": list(info.addresses) if info else [],
+                        "l1_account": info.l1_address.hex() if info else None,
+                        "num_channels": len(self.engine.channels_of(peer))})
+        return out
+
+    async def disconnect(self, peer_id: str) -> bool:
+        """Close every connection to ``peer_id`` now. Returns whether it comes back: a peer
+        whose channels need it (``_worth_redialling``) is redialled by its link, by either
+        side, so this resets such a connection rather than ending it."""
+        if not self.transport.is_connected(peer_id):
+            raise PeerNotConnected(f"peer {peer_id} is not connected; see list-peers")
+        await self.transport.disconnect(peer_id)
+        return self._worth_redialling(peer_id)
+
+    def funds_by_phase(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Channel funds summed per phase and asset: ``{phase: {asset: {ours, theirs, locked}}}``
+        (``locked``: held in hash-time locks, either way). Settled channels hold nothing."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for ch in self.engine.channels.values():
+            if ch.phase is Phase.SETTLED:
+                continue
+            alloc = ch.allocation
+            for i, asset in enumerate(alloc.assets):
+                row = out.setdefault(ch.phase.value, {}).setdefault(str(asset), {"ours": 0, "theirs": 0, "locked": 0})
+                row["ours"] += alloc.balances[i][ch.me]
+                row["theirs"] += alloc.balances[i][ch.peer]
+                row["locked"] += sum(lk.amount for lk in alloc.locks if lk.asset == asset)
+        return out
 
     def alarms(self) -> dict[str, str]:
         """Conditions an operator must act on (name -> one line); empty when healthy."""
@@ -482,6 +640,16 @@ class Node:
 
     async def _on_link_up(self, peer_id: str) -> None:
         await self._inputs.send(PeerUpItem(peer_id=peer_id))
+        if peer_id not in self._peer_watch:  # one watcher per connection, for its peer_disconnected event
+            self._peer_watch.add(peer_id)
+            self._nursery.start_soon(self._watch_peer_down, peer_id)
+
+    async def _watch_peer_down(self, peer_id: str) -> None:
+        try:
+            await self.transport.wait_disconnected(peer_id)
+        finally:
+            self._peer_watch.discard(peer_id)
+        await self._inputs.send(PeerDownItem(peer_id=peer_id))
 
     async def _serve_stream(self, stream: Any) -> None:
         """One inbound stream from a peer: ``Init`` first, then channel messages."""
@@ -627,13 +795,14 @@ class Node:
             for waiter, value, error in out.wakeups:
                 waiter.set(value, error)
             for peer, reject in out.rejects:
+                self.stats.reject(reject.reason, reject.action.value)
                 log.log(logging.WARNING if reject.action is not fx.RejectAction.IGNORE else logging.DEBUG,
                         "peer %s: %s (%s)", peer, reject.reason, reject.action.value)
                 if reject.action is fx.RejectAction.DISCONNECT:
                     self._nursery.start_soon(self.transport.disconnect, peer)
             for cid, notice in out.notices:  # payments are in the store; lifecycle events are logged
                 level = logging.DEBUG if isinstance(notice, fx.NotifyPaymentReceived) else logging.INFO
-                log.log(level, "channel %s: %s", cid.hex()[:12], notice)
+                log.log(level, "channel %s: %s", cid.hex()[:12], Brief(notice))  # ids as hex
 
     def _queue_submit(self, ch: Channel, effect: fx.Effect, seq: int) -> None:
         try:
@@ -648,14 +817,17 @@ class Node:
         core's ticks resend until the L1 shows the result."""
         async for ch, effect, seq in self._submit_recv:
             try:
+                self.stats.l1_submitted(submission_kind(effect))
                 await self._submit(ch, effect)
             except LedgerError as exc:
                 # "already ..." and "window_open" are the answers to a resend or an early retry.
                 code = getattr(exc, "code", "")
                 level = logging.DEBUG if "already" in code or code == "window_open" else logging.WARNING
                 log.log(level, "L1 %s for %s refused: %s", type(effect).__name__, ch.channel_id.hex()[:12], exc)
+                self.stats.l1_failed(submission_kind(effect), code)
             except ChannelsError as exc:
                 log.warning("L1 %s failed: %s", type(effect).__name__, exc)
+                self.stats.l1_failed(submission_kind(effect), type(exc).__name__)
             self.engine.l1_done.append(seq)
 
     async def _submit(self, ch: Channel, effect: fx.Effect) -> None:
@@ -682,6 +854,7 @@ class Node:
         while True:
             try:
                 async for ev in self.ledger.events(after=after):
+                    self.stats.chain_event(ev.cursor)
                     inp = event_input(ev, self.l1_address)
                     await self._inputs.send(ChainItem(cursor=ev.cursor, channel_id=ev.channel_id, input=inp))
                     after = ev.cursor
@@ -725,6 +898,17 @@ class Node:
             log.error("cannot reach the L1 (%s); channels are unguarded until it is back", error)
 
 
+async def _first_of(*waits: Callable[[], Awaitable[object]]) -> None:
+    """Return as soon as one of ``waits`` returns."""
+    async with trio.open_nursery() as nursery:
+        for wait in waits:
+            async def one(wait: Callable[[], Awaitable[object]] = wait) -> None:
+                await wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(one)
+
+
 @asynccontextmanager
 async def _open_transport(config: NodeConfig, transport: Transport | None) -> AsyncIterator[Transport]:
     if transport is not None:
@@ -733,7 +917,7 @@ async def _open_transport(config: NodeConfig, transport: Transport | None) -> As
     from ..net.host import open_host
     from ..net.limits import ConnectionLimits
 
-    identity = load_or_create_key(config.identity_path)
+    identity = load_or_create_key(config.identity_path, use=LIBP2P_IDENTITY)
     limits = ConnectionLimits(max_inbound_total=config.max_inbound_total,
                               max_inbound_per_ip=config.max_inbound_per_ip,
                               max_inbound_per_peer=config.max_inbound_per_peer)

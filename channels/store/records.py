@@ -13,7 +13,7 @@ from ..core import effects as fx
 from ..core.channel import MAX_ABANDONED, MAX_QUEUE, Channel, Pending, PendingKind, Phase
 from ..core.ids import Version
 from ..core.messages import CloseProposal, UpdateProposal
-from ..core.state import ChannelParams, SignedState, State
+from ..core.state import ChannelParams, SignedState, State, amount_field, parse_amount
 from ..encoding import decode, decode_record, encode
 from ..errors import ChannelsError, DecodeError
 from ..wire import decode_message, encode_message
@@ -46,8 +46,9 @@ def channel_to_bytes(ch: Channel) -> bytes:
         pending = [p.kind.value, p.signed.to_fields(), _ops_to(p.operations), encode_message(p.message)]
     data = encode([RECORD_VERSION, ch.params.to_fields(), ch.me, ch.phase.value, ch.latest.to_fields(),
                    ch.latest_proposer, pending, _ops_to(ch.queue), ch.highest_signed, ch.highest_signed_digest,
-                   ch.yielded, ch.closing_requested, list(ch.holdings), ch.deadline, ch.concluded, ch.submitted_at,
-                   ch.registered_version, list(ch.deposited), ch.final_signed,
+                   ch.yielded, ch.closing_requested, [amount_field(n) for n in ch.holdings], ch.deadline,
+                   ch.concluded, ch.submitted_at,
+                   ch.registered_version, [amount_field(n) for n in ch.deposited], ch.final_signed,
                    [[v, _ops_to(ops)] for v, ops in ch.abandoned], ch.retries, ch.funding_since,
                    [[lock_id, preimage] for lock_id, preimage in ch.preimages],
                    None if ch.forced is None else ch.forced.to_fields(), list(ch.locks_pending), None],
@@ -79,9 +80,10 @@ def channel_from_bytes(data: bytes) -> Channel:
         return Channel(params=params, channel_id=params.channel_id, me=f[2], phase=Phase(f[3]),
                        latest=SignedState.from_fields(f[4]), latest_proposer=f[5], pending=pending,
                        queue=ops_from(f[7]), highest_signed=f[8], highest_signed_digest=f[9], yielded=f[10],
-                       closing_requested=f[11], holdings=tuple(f[12]), deadline=f[13], concluded=f[14],
+                       closing_requested=f[11], holdings=tuple(parse_amount(n, "holding") for n in f[12]),
+                       deadline=f[13], concluded=f[14],
                        submitted_at=f[15], registered_version=f[16],
-                       deposited=tuple(f[17]), final_signed=f[18],
+                       deposited=tuple(parse_amount(n, "deposit") for n in f[17]), final_signed=f[18],
                        abandoned=tuple((v, ops_from(ops)) for v, ops in f[19]),
                        retries=extra[0], funding_since=extra[1],
                        preimages=tuple((bytes(lock_id), bytes(preimage)) for lock_id, preimage in secrets),
@@ -98,7 +100,7 @@ _SUBMISSIONS: dict[type, int] = {fx.SubmitDeposit: 1, fx.SubmitConclude: 2, fx.S
 def submission_to_bytes(effect: fx.Effect) -> bytes:
     kind = _SUBMISSIONS[type(effect)]
     if isinstance(effect, fx.SubmitDeposit):
-        fields: list[Any] = [effect.channel_id, effect.asset, effect.amount]
+        fields: list[Any] = [effect.channel_id, effect.asset, amount_field(effect.amount)]
     elif isinstance(effect, fx.SubmitWithdraw):
         fields = [effect.channel_id]
     elif isinstance(effect, fx.SubmitSecret):
@@ -116,7 +118,8 @@ def submission_from_bytes(data: bytes) -> fx.Effect:
     try:
         kind, rest = f[0], f[1:]
         if kind == 1:
-            return fx.SubmitDeposit(channel_id=KINDS["channel_id"][1](rest[0]), asset=rest[1], amount=rest[2])
+            return fx.SubmitDeposit(channel_id=KINDS["channel_id"][1](rest[0]), asset=rest[1],
+                                     amount=parse_amount(rest[2], "deposit amount"))
         if kind == 5:
             return fx.SubmitWithdraw(channel_id=KINDS["channel_id"][1](rest[0]))
         if kind == 6:

@@ -223,3 +223,52 @@ class Store:
         for d, s, amount in self._db.execute("SELECT direction, status, amount FROM payments"):
             totals[(d, s)] = totals.get((d, s), 0) + _amount_from_db(amount)
         return totals
+
+    # -- the event log (``channels.node.events``)
+    def append_event(self, time: int, kind: str, body: bytes) -> int:
+        """Add one event (inside the step's transaction); its cursor. Cursors only grow,
+        across restarts too (AUTOINCREMENT never reuses one, even after a trim)."""
+        cursor = self._db.execute("INSERT INTO events (time, kind, body) VALUES (?, ?, ?)",
+                                  (time, kind, body)).lastrowid
+        assert cursor is not None
+        return cursor
+
+    def events_after(self, cursor: int, *, limit: int) -> list[tuple[int, int, str, bytes]]:
+        """``(cursor, time, kind, body)`` of the oldest ``limit`` events after ``cursor``, in order."""
+        rows = self._db.execute("SELECT cursor, time, kind, body FROM events WHERE cursor > ? ORDER BY cursor "
+                                "LIMIT ?", (cursor, limit)).fetchall()
+        return [(int(c), int(t), str(k), bytes(b)) for c, t, k, b in rows]
+
+    def last_event_cursor(self) -> int:
+        """The newest cursor ever given (0: none), whether or not its event is still kept."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        return int(row[0]) if row else 0
+
+    def count_events(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def events_trimmed_through(self) -> int:
+        """The newest cursor dropped by ``trim_events`` (0: none ever was)."""
+        raw = self.get_meta("events_trimmed_through")
+        return int.from_bytes(raw, "big") if raw else 0
+
+    def trim_events(self, keep: int) -> int:
+        """Keep only the newest ``keep`` events and remember the newest cursor dropped (so a
+        reader resuming before it is told, not silently skipped); the number dropped."""
+        row = self._db.execute("SELECT cursor FROM events ORDER BY cursor DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+        if row is None:
+            return 0
+        through = int(row[0])
+        dropped = self._db.execute("DELETE FROM events WHERE cursor <= ?", (through,)).rowcount
+        self.set_meta("events_trimmed_through", max(through, self.events_trimmed_through()).to_bytes(8, "big"))
+        return int(dropped)
+
+    def list_payments(self, limit: int | None = None) -> list[tuple[bytes, bytes, str, str, int, str, str, int]]:
+        """``(payment_id, channel_id, direction, asset, amount, status, detail, created)``, newest
+        first (by creation time, then insertion order; rows from before schema 4 have ``created`` 0
+        and come last)."""
+        rows = self._db.execute(
+            "SELECT payment_id, channel_id, direction, asset, amount, status, detail, created FROM payments "
+            "ORDER BY created DESC, rowid DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall()
+        return [(bytes(p), bytes(c), d, a, _amount_from_db(amt), s, detail, int(created))
+                for p, c, d, a, amt, s, detail, created in rows]

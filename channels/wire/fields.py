@@ -11,7 +11,17 @@ from typing import Any
 
 from ..core.ids import AssetId, ChannelId, PaymentId, Version
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment
-from ..core.state import MAX_NAME, Allocation, ChannelParams, parse_bytes, parse_list, parse_name, parse_u64
+from ..core.state import (
+    MAX_NAME,
+    Allocation,
+    ChannelParams,
+    amount_field,
+    parse_amount,
+    parse_bytes,
+    parse_list,
+    parse_name,
+    parse_u64,
+)
 from ..errors import DecodeError
 
 MAX_REASON = 256
@@ -25,7 +35,7 @@ def _payment_from(f: Any) -> Payment:
     if not payment_id:
         raise DecodeError("a payment id is 1..32 bytes")
     return Payment(payment_id=PaymentId(payment_id),
-                   asset=AssetId(parse_name(f[1], "payment asset")), amount=parse_u64(f[2], "payment amount"))
+                   asset=AssetId(parse_name(f[1], "payment asset")), amount=parse_amount(f[2], "payment amount"))
 
 
 # Operation type codes (proto/02 section 5.5): the first element of each operation's array.
@@ -43,9 +53,9 @@ def _id(value: Any, what: str) -> bytes:
 
 def _operation_to(op: Operation) -> list[Any]:
     if isinstance(op, Payment):
-        return [OP_PAY, op.payment_id, op.asset, op.amount]
+        return [OP_PAY, op.payment_id, op.asset, amount_field(op.amount)]
     if isinstance(op, AddLock):
-        return [OP_ADD_LOCK, op.lock_id, op.asset, op.amount, op.hashlock, op.expiry]
+        return [OP_ADD_LOCK, op.lock_id, op.asset, amount_field(op.amount), op.hashlock, op.expiry]
     if isinstance(op, FulfillLock):
         return [OP_FULFILL_LOCK, op.lock_id, op.preimage]
     if isinstance(op, FailLock):
@@ -62,7 +72,7 @@ def _operation_from(f: Any) -> Operation:
         return _payment_from(rest)
     if kind == OP_ADD_LOCK and len(rest) == 5:
         return AddLock(lock_id=_id(rest[0], "lock id"), asset=AssetId(parse_name(rest[1], "lock asset")),
-                       amount=parse_u64(rest[2], "lock amount"), hashlock=parse_bytes(rest[3], "hashlock", size=32),
+                       amount=parse_amount(rest[2], "lock amount"), hashlock=parse_bytes(rest[3], "hashlock", size=32),
                        expiry=parse_u64(rest[4], "lock expiry"))
     if kind == OP_FULFILL_LOCK and len(rest) == 2:
         return FulfillLock(lock_id=_id(rest[0], "lock id"),
@@ -112,7 +122,7 @@ KINDS: dict[str, Kind] = {
     "addresses": (lambda v: list(v), _addresses),
     "params": (lambda v: v.to_fields(), ChannelParams.from_fields),
     "allocation": (lambda v: v.to_fields(), Allocation.from_fields),
-    "payments": (lambda v: [[p.payment_id, p.asset, p.amount] for p in v],
+    "payments": (lambda v: [[p.payment_id, p.asset, amount_field(p.amount)] for p in v],
                  lambda v: tuple(_payment_from(p) for p in parse_list(v, "payments", max_size=MAX_PAYMENTS))),
     "operations": (lambda v: [_operation_to(op) for op in v],
                    lambda v: tuple(_operation_from(op) for op in parse_list(v, "operations", max_size=MAX_OPERATIONS))),

@@ -358,7 +358,9 @@ def test_queued_payment_can_be_cancelled_signed_one_cannot() -> None:
     pair = CorePair((100, 100))
     first = pair.pay(0, 1)  # signed and sent
     second = pair.pay(0, 2)  # queued behind it
-    assert [type(e) for e in pair.apply(0, ins.ActionCancelPay(payment_id=second))] == [fx.NotifyPaymentFailed]
+    [failed] = pair.apply(0, ins.ActionCancelPay(payment_id=second))
+    assert isinstance(failed, fx.NotifyPaymentFailed)
+    assert (failed.payment_id, failed.asset, failed.amount) == (second, NATIVE, 2)  # list-payments shows it
     assert pair.apply(0, ins.ActionCancelPay(payment_id=first)) == []
     pair.deliver_all()
     assert pair.balances(0) == (99, 101)

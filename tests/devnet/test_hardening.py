@@ -35,7 +35,7 @@ from channels.chain.devnet.ledger import Devnet
 from channels.chain.devnet.rules import ChannelRecord, faucet_receipt
 from channels.chain.devnet.service import FAUCET_PER_PEER, FAUCET_TOTAL, DevnetService
 from channels.chain.devnet.store import SCHEMA_VERSION
-from channels.core.ids import MAX_U64, NATIVE
+from channels.core.ids import MAX_AMOUNT, MAX_U64, NATIVE
 from channels.core.state import Lock
 from channels.crypto import sha256
 from channels.errors import ConfigError, DecodeError, LedgerError
@@ -89,9 +89,10 @@ async def test_a_withdraw_pays_a_receiver_whose_balance_is_at_2_64(tmp_path: Pat
         await again.faucet(B.address, MAX_U64)
     with Devnet(path, clock=None) as again:
         assert await again.balance(B.address) == 2 * MAX_U64 + 80
-        # Holdings stay u64 (so every payout does): only the depositor's own deposit is refused.
+        # Holdings stay within 2^256-1 (so every payout does): only the depositor's own deposit is refused.
         other = make_params([A, B], nonce=b"other")
-        await again.deposit(B, other.channel_id, NATIVE, MAX_U64)
+        await again.faucet(B.address, MAX_AMOUNT)
+        await again.deposit(B, other.channel_id, NATIVE, MAX_AMOUNT)
         before = again.state_digest()
         with pytest.raises(Overflow):
             await again.deposit(B, other.channel_id, NATIVE, 1)

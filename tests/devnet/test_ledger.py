@@ -21,7 +21,7 @@ from channels.chain.base import (
 )
 from channels.chain.devnet import tx as t
 from channels.chain.devnet.ledger import Devnet
-from channels.core.ids import MAX_U64, NATIVE, AssetId
+from channels.core.ids import MAX_AMOUNT, NATIVE, AssetId
 
 pytestmark = pytest.mark.trio
 A, B = keys("alice", "bob")
@@ -57,12 +57,12 @@ async def test_zero_amount_and_unknown_asset_are_refused(dn: Devnet, refuse) -> 
 
 
 async def test_balances_have_no_cap_but_amounts_and_holdings_do(dn: Devnet, refuse) -> None:
-    await dn.faucet(A.address, MAX_U64)
+    await dn.faucet(A.address, MAX_AMOUNT)  # an EVM token's whole uint256 range
     await dn.faucet(A.address, 1)  # a balance has no cap (a payout must never fail for it)
-    assert await dn.balance(A.address) == MAX_U64 + 1
+    assert await dn.balance(A.address) == MAX_AMOUNT + 1
     with refuse(dn, Malformed):
-        await dn.faucet(A.address, MAX_U64 + 1)  # one amount is still u64
-    await dn.deposit(A, b"\x07" * 32, NATIVE, MAX_U64)
+        await dn.faucet(A.address, MAX_AMOUNT + 1)  # one amount is still at most 2^256-1
+    await dn.deposit(A, b"\x07" * 32, NATIVE, MAX_AMOUNT)
     with refuse(dn, Overflow):
         await dn.deposit(A, b"\x07" * 32, NATIVE, 1)  # and so are a channel's holdings
 

@@ -213,12 +213,19 @@ S7 = State(channel_id=CID, version=Version(7), app_data=b"\x01\x02\x03",
            allocation=Allocation(assets=(NATIVE, AssetId("USD")), balances=((1000, 0), (25, 75)),
                                  locks=(Lock(asset=AssetId("USD"), amount=10, hashlock=sha256(b"preimage"),
                                              expiry=1_700_000_000, payer=0, payee=1, lock_id=b"lock-1"),)))
+# Amounts above 2^64-1 (an EVM token's 18 decimals): the version-2 layout with u256 amounts,
+# and the bytes form of an amount in the state's msgpack encoding.
+S8 = State(channel_id=CID, version=Version(8),
+           allocation=Allocation(assets=(NATIVE,), balances=((2**200 + 1, 2**64),),
+                                 locks=(Lock(asset=NATIVE, amount=2**255, hashlock=sha256(b"preimage"),
+                                             expiry=1_700_000_000, payer=1, payee=0, lock_id=b"wide"),)))
 STATES = [
     ("version 0: the opening state (signed in ChannelProposal and ChannelAccept)", S0),
     ("version 1: alice paid bob 60 + 40 (UpdateProposal / Countersign vectors)", S1),
     ("version 3: bob paid alice 250; version 2 was skipped after a collision", S3),
     ("version 4: the final state of a cooperative close (CloseProposal)", S4),
     ("version 7: layout exerciser: two assets, one lock, app data (not a reachable payment state)", S7),
+    ("version 8: amounts above 2^64-1: layout version 2 (u256 amounts), amounts as bytes in msgpack", S8),
 ]
 
 

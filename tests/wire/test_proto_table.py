@@ -122,6 +122,8 @@ def sample(schema: dict[str, Any], i: int = 0) -> Any:
     t = schema["type"]
     if t == "uint":
         return schema["min"]
+    if t == "amount":
+        return 0
     if t == "bool":
         return False
     if t == "bin":
@@ -147,6 +149,17 @@ def cases(schema: dict[str, Any]) -> Iterator[tuple[str, Any, bool]]:
         yield "max", schema["max"], True
         yield "min - 1", schema["min"] - 1, False
         yield "max + 1", schema["max"] + 1, False
+        yield "bool", True, False
+        yield "nil", None, False
+    elif t == "amount":
+        yield "0", 0, True
+        yield "2^64-1 as an int", 2**64 - 1, True
+        yield "2^64 as 9 bytes", (2**64).to_bytes(9, "big"), True
+        yield "2^256-1 as 32 bytes", b"\xff" * 32, True
+        yield "33 bytes", b"\x01" * 33, False
+        yield "a leading zero byte", b"\x00" + b"\xff" * 9, False
+        yield "8 bytes (an int's range)", b"\xff" * 8, False
+        yield "-1", -1, False
         yield "bool", True, False
         yield "nil", None, False
     elif t == "bool":

@@ -134,16 +134,18 @@ def spec_channel_id_preimage(p: dict[str, Any]) -> bytes:
 
 def spec_state_layout(p: dict[str, Any], s: dict[str, Any]) -> bytes:
     adjudicator, alloc = bytes.fromhex(p["adjudicator"]), s["allocation"]
-    out = b"p2p-channels/devnet/state" + (1).to_bytes(2, "big") + p["chain_id"].to_bytes(8, "big")
+    amounts = [b for row in alloc["balances"] for b in row] + [lk["amount"] for lk in alloc["locks"]]
+    width = 32 if max(amounts) >= 2**64 else 8  # layout version 2 when any amount needs more than 64 bits
+    out = b"p2p-channels/devnet/state" + (2 if width == 32 else 1).to_bytes(2, "big") + p["chain_id"].to_bytes(8, "big")
     out += len(adjudicator).to_bytes(2, "big") + adjudicator + bytes.fromhex(s["channel_id"])
     out += s["version"].to_bytes(8, "big") + bytes([1 if s["is_final"] else 0]) + bytes([len(alloc["assets"])])
     for asset, row in zip(alloc["assets"], alloc["balances"], strict=True):
         name = asset.encode("utf-8")
-        out += bytes([len(name)]) + name + b"".join(b.to_bytes(8, "big") for b in row)
+        out += bytes([len(name)]) + name + b"".join(b.to_bytes(width, "big") for b in row)
     out += len(alloc["locks"]).to_bytes(2, "big")
     for lk in alloc["locks"]:
         name = lk["asset"].encode("utf-8")
-        out += bytes([len(name)]) + name + lk["amount"].to_bytes(8, "big") + bytes.fromhex(lk["hashlock"])
+        out += bytes([len(name)]) + name + lk["amount"].to_bytes(width, "big") + bytes.fromhex(lk["hashlock"])
         out += lk["expiry"].to_bytes(8, "big") + bytes([lk["payer"], lk["payee"]])
         out += bytes([len(bytes.fromhex(lk["lock_id"]))]) + bytes.fromhex(lk["lock_id"])
     app_data = bytes.fromhex(s["app_data"])

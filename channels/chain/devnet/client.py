@@ -26,6 +26,7 @@ import trio
 
 from ...chain.base import BadNonce, ChainEvent, ChannelOnChain, LedgerUnavailable, Malformed, Signer, TooLarge
 from ...core.ids import NATIVE, Address, AssetId, ChannelId
+from ...core.state import amount_field
 from ...errors import LedgerError
 from ...net import Host, NetError, RpcRemoteError, open_host
 from ...net.request_response import RpcClient, open_rpc_client, open_subscription
@@ -129,13 +130,17 @@ class RemoteDevnet(DevnetOps):
             raise Malformed("a status answer has at least 4 fields")
         height, time, chain_id, _adjudicator = fields[:4]
         # Fields may be appended to an answer: the ones after those known here are ignored.
-        # A daemon from before block_time sends 4 (then block_time is None).
+        # A daemon from before block_time sends 4 (then block_time is None), one from before
+        # genesis ids 5 (then genesis is None).
         block_ms = fields[4] if len(fields) > 4 else None
         if block_ms is not None and not (type(block_ms) is int and block_ms >= 1):
             raise Malformed("the block time is a positive number of milliseconds")
+        genesis = fields[5] if len(fields) > 5 else None  # from before genesis ids: None
+        if genesis is not None and not (type(genesis) is bytes and len(genesis) == 32):
+            raise Malformed("the genesis id is 32 bytes")
         self._chain_id = chain_id
         return Status(height=height, time=time, chain_id=chain_id,
-                      block_time=None if block_ms is None else block_ms / 1000)
+                      block_time=None if block_ms is None else block_ms / 1000, genesis=genesis)
 
     async def _get_chain_id(self) -> int:
         if self._chain_id is None:
@@ -243,7 +248,7 @@ class RemoteDevnet(DevnetOps):
         give_up = trio.current_time() + FAUCET_PATIENCE
         while True:
             try:
-                (balance,) = await self._call(rc.FAUCET, to, asset, amount, request_id)
+                (balance,) = await self._call(rc.FAUCET, to, asset, amount_field(amount), request_id)
                 return rc.amount_from_response(balance)
             except RateLimited:
                 if trio.current_time() >= give_up:

@@ -17,8 +17,8 @@ from typing import Any
 
 from ... import encoding
 from ...chain.base import ChainEvent, ChannelOnChain, Malformed, TooLarge
-from ...core.ids import MAX_U64, AssetId
-from ...core.state import SignedState
+from ...core.ids import AssetId
+from ...core.state import SignedState, amount_field
 from ...errors import DecodeError, LedgerError
 from .errors import error_from_code
 from .events import event_fields, event_from_fields
@@ -37,7 +37,7 @@ MAX_MESSAGE = 1000
 # type id -> field kinds, checked before dispatch (a malformed request never reaches the ledger)
 REQUESTS: dict[int, tuple[str, ...]] = {
     STATUS: (), NONCE: ("address",), BALANCES: ("address",), CHANNEL: ("hash",), SECRET_TIME: ("hash",),
-    SUBMIT: ("bytes",), FAUCET: ("address", "asset", "u64", "request_id"), EVENTS: ("u64", "u64"),
+    SUBMIT: ("bytes",), FAUCET: ("address", "asset", "amount", "request_id"), EVENTS: ("u64", "u64"),
     BALANCE: ("address", "asset"), SUBSCRIBE: ("u64",), RECEIPT: ("hash",),
 }
 
@@ -70,6 +70,9 @@ _FIELD_OK = {
     "hash": lambda v: type(v) is bytes and len(v) == 32,
     "bytes": lambda v: type(v) is bytes,
     "u64": lambda v: type(v) is int and 0 <= v <= encoding.INT_MAX,
+    # ``core.state.amount_field``'s forms: an integer, or 9..32 big-endian bytes without a leading zero.
+    "amount": lambda v: (type(v) is int and 0 <= v <= encoding.INT_MAX)
+    or (type(v) is bytes and 8 < len(v) <= 32 and v[0] != 0),
     "asset": lambda v: type(v) is str and 0 < len(v) <= 32 and v.isprintable(),
     "request_id": lambda v: type(v) is bytes and 8 <= len(v) <= 32,
 }
@@ -115,12 +118,9 @@ def subscription_refusal(text: str) -> LedgerError | None:
     return None if found is None else error_from_code(found.group(1), found.group(2))
 
 
-def amount_field(n: int) -> int | bytes:
-    """A balance on the wire: an integer up to 2^64-1, big-endian bytes above (msgpack stops at 64 bits)."""
-    return n if n <= MAX_U64 else n.to_bytes((n.bit_length() + 7) // 8, "big")
-
-
 def amount_from_field(v: Any) -> int:
+    """The inverse of ``core.state.amount_field`` without its 2^256-1 cap: an account balance
+    on the devnet has no upper bound (a payout never fails for its receiver's balance)."""
     if type(v) is int and v >= 0:
         return v
     if type(v) is bytes and len(v) > 8 and v[0] != 0:  # one form per value: no leading zero, above u64

@@ -13,16 +13,17 @@ from typing import Any
 
 from ... import encoding
 from ...core.ids import ChannelId
-from ...core.state import SignedState
+from ...core.state import SignedState, amount_field, parse_amount
 from ...errors import DecodeError
 from ..base import ChainEvent
 
-# kind -> ordered (field, type) pairs. Types: int, bytes, str, bool, state, payouts.
+# kind -> ordered (field, type) pairs. Types: int, amount (``core.state.amount_field``: an int,
+# or bytes above 2^64-1), bytes, str, bool, state, payouts (amounts in the same form).
 SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
-    "Transfer": (("from", "bytes"), ("to", "bytes"), ("asset", "str"), ("amount", "int")),
-    "Minted": (("to", "bytes"), ("asset", "str"), ("amount", "int")),
+    "Transfer": (("from", "bytes"), ("to", "bytes"), ("asset", "str"), ("amount", "amount")),
+    "Minted": (("to", "bytes"), ("asset", "str"), ("amount", "amount")),
     "TokenCreated": (("asset", "str"), ("issuer", "bytes")),
-    "Deposited": (("asset", "str"), ("amount", "int"), ("depositor", "bytes"), ("holdings", "int")),
+    "Deposited": (("asset", "str"), ("amount", "amount"), ("depositor", "bytes"), ("holdings", "amount")),
     "Registered": (("version", "int"), ("deadline", "int"), ("registrar", "bytes"), ("state", "state")),
     "Refuted": (("version", "int"), ("deadline", "int"), ("registrar", "bytes"), ("state", "state")),
     "Progressed": (("version", "int"), ("deadline", "int"), ("mover", "int"), ("state", "state")),
@@ -34,7 +35,7 @@ SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
     # locks, ``fulfilled`` true if it went to its payee (preimage registered before the
     # expiry), false if back to its payer (expired). ``to`` is who was paid.
     "LockResolved": (("version", "int"), ("index", "int"), ("lock_id", "bytes"), ("hashlock", "bytes"),
-                     ("fulfilled", "bool"), ("to", "bytes"), ("asset", "str"), ("amount", "int")),
+                     ("fulfilled", "bool"), ("to", "bytes"), ("asset", "str"), ("amount", "amount")),
 }
 
 
@@ -45,7 +46,9 @@ def data_fields(kind: str, data: Mapping[str, Any]) -> list[Any]:
         if typ == "state":
             value = value.to_fields()
         elif typ == "payouts":
-            value = [list(p) for p in value]
+            value = [[account, asset, amount_field(amount)] for account, asset, amount in value]
+        elif typ == "amount":
+            value = amount_field(value)
         out.append(value)
     return out
 
@@ -67,6 +70,8 @@ def data_from_fields(kind: str, fields: Any, *, unknown_ok: bool = False) -> dic
             if type(value) is not list:
                 raise DecodeError("payouts must be an array")
             value = tuple(_payout(p) for p in value)
+        elif typ == "amount":
+            value = parse_amount(value, name)
         elif typ == "bool" and type(value) is not bool:
             raise DecodeError(f"{name} must be a bool")
         elif typ == "int" and type(value) is not int:
@@ -80,10 +85,9 @@ def data_from_fields(kind: str, fields: Any, *, unknown_ok: bool = False) -> dic
 
 
 def _payout(p: Any) -> tuple[bytes, str, int]:
-    if (type(p) is not list or len(p) != 3 or type(p[0]) is not bytes or type(p[1]) is not str
-            or type(p[2]) is not int):
+    if type(p) is not list or len(p) != 3 or type(p[0]) is not bytes or type(p[1]) is not str:
         raise DecodeError("a payout is [account, asset, amount]")
-    return (p[0], p[1], p[2])
+    return (p[0], p[1], parse_amount(p[2], "payout amount"))
 
 
 def event_fields(ev: ChainEvent) -> list[Any]:

@@ -99,7 +99,7 @@ class Devnet(DevnetOps):
     def head(self) -> Status:
         """Height and time of the latest block, the chain id and the block interval."""
         return Status(height=self.store.height, time=self.store.time, chain_id=self.store.chain_id,
-                      block_time=self.block_time)
+                      block_time=self.block_time, genesis=self.store.genesis)
 
     async def status(self) -> Status:
         await trio.lowlevel.checkpoint()
@@ -109,6 +109,11 @@ class Devnet(DevnetOps):
     @property
     def chain_id(self) -> int:
         return self.store.chain_id
+
+    @property
+    def genesis(self) -> bytes:
+        """The ledger's genesis id: 32 random bytes drawn at its creation (its name, with the chain id)."""
+        return self.store.genesis
 
     def state_digest(self) -> bytes:
         """SHA-256 of the whole ledger (tests: a refused transaction must not change it)."""

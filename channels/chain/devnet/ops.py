@@ -23,12 +23,14 @@ class Status:
 
     ``block_time`` is the interval, in seconds, at which the ledger mines blocks (block
     times themselves are whole seconds). A challenge window of ``d`` seconds spans about
-    ``d / block_time`` blocks. ``None`` only from a daemon too old to report it."""
+    ``d / block_time`` blocks. ``None`` only from a daemon too old to report it.
+    ``genesis`` is the ledger's genesis id (proto/03-ledger.md section 1); ``None`` likewise."""
 
     height: int
     time: int
     chain_id: int
     block_time: float | None = None
+    genesis: bytes | None = None
 
 
 class DevnetOps:
@@ -42,15 +44,16 @@ class DevnetOps:
 
     async def backend(self, key_path: Path) -> Backend:
         """This ledger as a node's backend, signing with the key in ``key_path`` (created
-        if missing): the devnet's Ed25519 scheme, chain id and block time."""
-        from ...keyfile import load_or_create_key
+        if missing): the devnet's Ed25519 scheme, chain id, genesis id and block time."""
+        from ...keyfile import L1_ACCOUNT, load_or_create_key
         from .scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 
         head = await self.status()
-        return Backend(scheme=DevnetScheme(), signer=DevnetKey(load_or_create_key(key_path)), ledger=self,  # type: ignore[arg-type]
+        key = load_or_create_key(key_path, use=L1_ACCOUNT)
+        return Backend(scheme=DevnetScheme(), signer=DevnetKey(key), ledger=self,  # type: ignore[arg-type]
                        chain_id=int(head.chain_id), adjudicator=bytes(getattr(self, "adjudicator", ADJUDICATOR)),
                        address_length=32, signature_length=64,
-                       block_time=float(head.block_time) if head.block_time else 1.0)
+                       block_time=float(head.block_time) if head.block_time else 1.0, genesis=head.genesis)
 
     async def deposit(self, key: Signer, channel_id: ChannelId, asset: AssetId, amount: int) -> None:
         await self._submit(key, t.Deposit(channel_id=channel_id, asset=asset, amount=amount))

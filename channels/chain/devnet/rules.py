@@ -42,7 +42,7 @@ from ...chain.base import (
     WrongChannel,
 )
 from ...core.app import DEFAULT_APPS, AppRegistry
-from ...core.ids import MAX_U64, NATIVE, Address, AssetId, ChannelId
+from ...core.ids import MAX_AMOUNT, NATIVE, Address, AssetId, ChannelId
 from ...core.state import ChannelParams, Lock, SignedState, State
 from ...crypto import sha256, verify
 from ...errors import DecodeError
@@ -164,8 +164,8 @@ class _Overlay:
     def credit(self, account: Address, asset: AssetId, amount: int) -> None:
         # Frozen payout: an account balance has no upper bound. With a cap, a participant
         # whose balance sits near it makes every withdraw paying it fail, and the other
-        # side's share stays in escrow forever. Amounts moved per operation are still u64
-        # (``_positive``), and channel holdings stay u64 (``_deposit``), so every payout is.
+        # side's share stays in escrow forever. Amounts moved per operation stay within 2^256-1
+        # (``_positive``), and so do channel holdings (``_deposit``), so every payout does.
         self.w.balances[(account, asset)] = self.balance(account, asset) + amount
 
     def debit(self, account: Address, asset: AssetId, amount: int) -> None:
@@ -233,8 +233,8 @@ def apply_faucet(view: View, to: Address, asset: AssetId, amount: int, *, reques
 
 
 def _positive(amount: int) -> None:
-    if type(amount) is not int or not 0 < amount <= MAX_U64:
-        raise Malformed("an amount is an integer in 1 .. 2^64-1")
+    if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
+        raise Malformed("an amount is an integer in 1 .. 2^256-1")
 
 
 def _known(ov: _Overlay, asset: AssetId) -> None:
@@ -286,11 +286,11 @@ def _deposit(ov: _Overlay, sender: Address, op: t.Deposit, now: int) -> None:
         # Lost funds: escrow that was already paid out would hold this deposit forever.
         raise AlreadyWithdrawn("the channel was already paid out; this deposit would be lost")
     holdings = holdings_of(ov.deposits(op.channel_id)).get(op.asset, 0) + op.amount
-    if holdings > MAX_U64:
-        # Holdings stay u64 so every payout and event amount fits the wire's integers; this
-        # refuses only the depositor's own deposit (its money stays in its account), it can
-        # never hold up a payout.
-        raise Overflow("channel holdings would exceed 2^64-1")
+    if holdings > MAX_AMOUNT:
+        # Holdings stay within 2^256-1, as every state's totals do, so every payout and event
+        # amount has its one encoding; this refuses only the depositor's own deposit (its
+        # money stays in its account), it can never hold up a payout.
+        raise Overflow("channel holdings would exceed 2^256-1")
     ov.debit(sender, op.asset, op.amount)
     ov.w.channels[op.channel_id] = record
     entry = DepositEntry(depositor=sender, asset=op.asset, amount=op.amount)

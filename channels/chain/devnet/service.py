@@ -5,7 +5,9 @@ The data directory holds everything that must survive a restart:
 * ``devnet.db``     the ledger (SQLite, WAL, synchronous=FULL);
 * ``identity.key``  the libp2p identity seed (mode 0600): same peer id, same multiaddr;
 * ``devnet.addr``   the full multiaddr while the daemon runs (clients with ``--data-dir``);
-* ``devnet.lock``   held while running: two daemons on one ledger would fork it.
+* ``devnet.lock``   held while running: two daemons on one ledger would fork it;
+* ``devnet.pid``    the serving process's pid while it holds the lock (``channels devnet stop``
+  signals it; a file left by a killed daemon is ignored, as its lock is free).
 
 Clients sign transactions locally; the daemon only verifies and applies them, so keys
 never leave the client. Requests are served concurrently per stream, but every ledger
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from contextlib import aclosing
+import os
+from collections.abc import Callable, Iterator
+from contextlib import aclosing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +32,14 @@ import attrs
 import trio
 
 from ...chain.base import ChainEvent, Malformed
+from ...core.state import amount_field
 from ...datadir import lock_data_dir, write_atomic
 from ...errors import ChannelsError, ConfigError, LedgerError
-from ...keyfile import load_or_create_key
+from ...keyfile import LIBP2P_IDENTITY, load_or_create_key
 from ...net import open_host
 from ...net.request_response import SendFn, serve_rpc, serve_subscription
 from . import codec as rc
-from .constants import ADDR_FILE, DB_FILE, DEFAULT_CHAIN_ID, IDENTITY_FILE, LOCK_FILE
+from .constants import ADDR_FILE, DB_FILE, DEFAULT_CHAIN_ID, IDENTITY_FILE, LOCK_FILE, PID_FILE
 from .errors import RateLimited, TooManySubscriptions
 from .ledger import Devnet
 from .rules import faucet_receipt
@@ -199,11 +203,12 @@ class DevnetService:
         d, store = self.devnet, self.devnet.store
         if type_id == rc.STATUS:
             head = d.head
-            return rc.ok(head.height, head.time, head.chain_id, ADJUDICATOR, block_time_ms(d.block_time))
+            return rc.ok(head.height, head.time, head.chain_id, ADJUDICATOR, block_time_ms(d.block_time),
+                         store.genesis)
         if type_id == rc.NONCE:
             return rc.ok(store.nonce(f[0]))
         if type_id == rc.BALANCE:
-            return rc.ok(rc.amount_field(store.balance(f[0], f[1])))
+            return rc.ok(amount_field(store.balance(f[0], f[1])))
         if type_id == rc.BALANCES:
             return rc.ok(rc.amounts_fields(store.balances(f[0])))
         if type_id == rc.CHANNEL:
@@ -212,7 +217,7 @@ class DevnetService:
             secret = store.secret(f[0])
             return rc.ok(None if secret is None else secret.time)
         if type_id == rc.FAUCET:
-            return rc.ok(rc.amount_field(d.faucet_sync(f[0], f[2], f[1], request_id=f[3])))
+            return rc.ok(amount_field(d.faucet_sync(f[0], rc.amount_from_field(f[2]), f[1], request_id=f[3])))
         if type_id == rc.RECEIPT:
             found = d.receipt(f[0])
             if found is None:
@@ -284,9 +289,19 @@ def _internal(exc: Exception) -> LedgerError:
     return err
 
 
+@contextmanager
+def _pid_file(path: Path) -> Iterator[None]:
+    """Publish our pid for the block (written right after the lock is taken, removed on exit)."""
+    write_atomic(path, f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def identity_seed(data_dir: Path) -> bytes:
     """The daemon's libp2p identity, created once (mode 0600) so its peer id never changes."""
-    return load_or_create_key(data_dir / IDENTITY_FILE).seed
+    return load_or_create_key(data_dir / IDENTITY_FILE, use=LIBP2P_IDENTITY).seed
 
 
 async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tcp/0", block_time: float = 1.0,
@@ -299,13 +314,15 @@ async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tc
         raise ConfigError("--block-time must be positive")
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    with lock_data_dir(data_dir, LOCK_FILE, f"another devnet daemon is running on {data_dir}; stop it first"):
+    addr_file = data_dir / ADDR_FILE
+    with lock_data_dir(data_dir, LOCK_FILE, _busy(data_dir, addr_file)), _pid_file(data_dir / PID_FILE):
         seed = identity_seed(data_dir)
-        devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False, block_time=block_time)
-        addr_file = data_dir / ADDR_FILE
+        devnet: Devnet | None = None
         try:
-            devnet.mine()  # a block at start-up: the chain's time catches up with the clock
+            # Listen before opening the ledger: a taken port fails with the chain untouched.
             async with open_host(identity_seed=seed, listen=[listen]) as host:
+                devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False, block_time=block_time)
+                devnet.mine()  # a block at start-up: the chain's time catches up with the clock
                 service = DevnetService(devnet)
                 serve_rpc(host, rc.RPC_PROTOCOL, service.handle)
                 serve_subscription(host, rc.EVENTS_PROTOCOL, service.subscribe)
@@ -322,4 +339,16 @@ async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tc
                 finally:
                     addr_file.unlink(missing_ok=True)
         finally:
-            devnet.close()
+            if devnet is not None:  # after the host: no handler is left to use it
+                devnet.close()
+
+
+def _busy(data_dir: Path, addr_file: Path) -> str:
+    """The error when another daemon holds the data dir: where it listens, how to stop it."""
+    try:
+        address = addr_file.read_text().strip()
+    except OSError:
+        address = ""
+    where = f" (listening on {address})" if address else ""
+    return f"another devnet daemon is running on {data_dir}{where}; stop it first: channels devnet stop --data-dir " \
+           f"{data_dir}"

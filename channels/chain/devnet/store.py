@@ -14,11 +14,16 @@ balances have no upper bound (a payout must never fail for the receiver's balanc
 The logs are bounded: the store keeps the last ``log_kept`` events, receipts and
 blocks and remembers the highest pruned cursor, so a client resuming below it gets
 ``CursorPruned`` instead of a silent gap.
+
+Each ledger has a **genesis id**: 32 random bytes drawn when it is created (or when a file
+from before genesis ids is first opened), kept in ``meta``. It names the ledger, so a node
+can tell a reset or another devnet from the one its store was written against.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +43,7 @@ SCHEMA_VERSION = 3
 _RECORD_MAX = 1 << 20
 SQL_INT_MAX = 2**63 - 1  # SQLite's largest integer, and so its largest rowid and event cursor
 LOG_KEPT = 100_000  # events, receipts and blocks kept (the rest is pruned, oldest first)
+GENESIS_SIZE = 32  # bytes of a ledger's genesis id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -153,6 +159,10 @@ class Store:
                             self._db.execute(statement)
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (meta["schema"] + 1,))
                 meta = dict(self._db.execute("SELECT key, value FROM meta"))
+            if "genesis" not in meta and meta["schema"] == SCHEMA_VERSION:
+                # New, or written before genesis ids: from now on the file keeps this one.
+                meta["genesis"] = os.urandom(GENESIS_SIZE)
+                self._db.execute("INSERT INTO meta VALUES ('genesis', ?)", (meta["genesis"],))
         if meta["schema"] != SCHEMA_VERSION:
             raise ConfigError(f"devnet database has schema {meta['schema']}, this version reads {SCHEMA_VERSION}")
         self._chain_id = int(meta["chain_id"])
@@ -160,6 +170,7 @@ class Store:
         self.time = int(meta["time"])
         self.time_offset = int(meta["time_offset"])
         self.pruned_through = int(meta["pruned_through"])
+        self.genesis = bytes(meta["genesis"])  # the ledger's genesis id (see the module docstring)
 
     def close(self) -> None:
         self._db.close()
@@ -355,7 +366,8 @@ class Store:
         return int(row[0] or 0)
 
     def digest(self, *, with_head: bool = True) -> bytes:
-        """SHA-256 over every table in a fixed order: equal digests mean equal ledgers.
+        """SHA-256 over every table in a fixed order: equal digests mean equal ledgers
+        (the genesis id is left out: two ledgers fed the same transactions are equal).
 
         ``with_head=False`` leaves out the blocks and the head's height and time, which
         a daemon's miner changes on its own (tests compare the rest around a refusal)."""
@@ -369,8 +381,8 @@ def ledger_digest(db: sqlite3.Connection, *, with_head: bool = True) -> bytes:
             continue
         h.update(table.encode())
         for row in db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
-            if table == "meta" and not with_head and row[0] in ("height", "time"):
-                continue
+            if table == "meta" and (row[0] == "genesis" or (not with_head and row[0] in ("height", "time"))):
+                continue  # the genesis id names the ledger, it is not part of its state
             h.update(encoding.encode(list(row)))
     return h.digest()
 

@@ -19,7 +19,7 @@ import attrs
 from ... import encoding
 from ...chain.base import Malformed, Signer, TooLarge
 from ...core.ids import Address, AssetId, ChannelId
-from ...core.state import ADDRESS_LEN, HASH_LEN, ChannelParams, SignedState, State
+from ...core.state import ADDRESS_LEN, HASH_LEN, ChannelParams, SignedState, State, amount_field, parse_amount
 from ...errors import DecodeError
 
 TX_DOMAIN = b"p2p-channels/devnet/tx/v1"
@@ -67,12 +67,12 @@ class Transfer:
     amount: int
 
     def to_fields(self) -> list[Any]:
-        return [self.to, self.asset, self.amount]
+        return [self.to, self.asset, amount_field(self.amount)]
 
     @classmethod
     def from_fields(cls, f: list[Any]) -> Transfer:
         f = _fields(f, 3, "transfer")
-        return cls(to=_addr(f[0], "recipient"), asset=_asset(f[1]), amount=_u64(f[2], "amount"))
+        return cls(to=_addr(f[0], "recipient"), asset=_asset(f[1]), amount=parse_amount(f[2], "amount"))
 
 
 @attrs.frozen(kw_only=True)
@@ -96,12 +96,12 @@ class Mint:
     amount: int
 
     def to_fields(self) -> list[Any]:
-        return [self.to, self.asset, self.amount]
+        return [self.to, self.asset, amount_field(self.amount)]
 
     @classmethod
     def from_fields(cls, f: list[Any]) -> Mint:
         f = _fields(f, 3, "mint")
-        return cls(to=_addr(f[0], "recipient"), asset=_asset(f[1]), amount=_u64(f[2], "amount"))
+        return cls(to=_addr(f[0], "recipient"), asset=_asset(f[1]), amount=parse_amount(f[2], "amount"))
 
 
 @attrs.frozen(kw_only=True)
@@ -112,13 +112,13 @@ class Deposit:
     amount: int
 
     def to_fields(self) -> list[Any]:
-        return [self.channel_id, self.asset, self.amount]
+        return [self.channel_id, self.asset, amount_field(self.amount)]
 
     @classmethod
     def from_fields(cls, f: list[Any]) -> Deposit:
         f = _fields(f, 3, "deposit")
         return cls(channel_id=ChannelId(_fixed(f[0], HASH_LEN, "channel id")), asset=_asset(f[1]),
-                   amount=_u64(f[2], "amount"))
+                   amount=parse_amount(f[2], "amount"))
 
 
 @attrs.frozen(kw_only=True)
