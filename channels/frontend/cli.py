@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__
+from ..core.ids import MAX_AMOUNT
 from ..errors import ChannelsError
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -29,6 +30,25 @@ def emit(args: argparse.Namespace, result: Any, human: Callable[[Any], str] | No
             print(f"{key}: {value}")
     elif result is not None:
         print(result)
+
+
+def positive_integer(text: str, what: str = "the value", largest: int | None = None) -> int:
+    """An integer argument checked at parsing: a bad one is named as such, not by the wire."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a positive integer, got {text[:100]!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{what} must be a positive integer, got {value}")
+    if largest is not None and value > largest:
+        shown = f"2^{largest.bit_length()}-1" if largest == MAX_AMOUNT else str(largest)
+        raise argparse.ArgumentTypeError(f"{what} {value} is too large: the largest is {shown}")
+    return value
+
+
+def amount(text: str) -> int:
+    """An amount argument: a positive integer of at most 2^256-1."""
+    return positive_integer(text, "the amount", MAX_AMOUNT)
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import errno
 import json
 import os
 import socket
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,8 @@ def parse_response(line: bytes) -> Any:
     return response.get("result")
 
 
-def call_sync(path: Path | str, method: str, params: dict[str, Any] | None = None, *,
-              timeout: float = SYNC_CALL_TIMEOUT) -> Any:
-    """Call one method and block for its answer (the CLI's way: no event loop to start)."""
+def _open_request(path: Path | str, method: str, params: dict[str, Any] | None, timeout: float) -> socket.socket:
+    """Connect to the daemon at ``path`` and send one request; the caller closes the socket."""
     path = Path(path)
     check_socket_path(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -102,23 +101,20 @@ def call_sync(path: Path | str, method: str, params: dict[str, Any] | None = Non
         except OSError:
             raise RpcFailed(f"the node closed the connection before {method} was sent",
                             code=INTERNAL_ERROR, type="ConnectionClosed") from None
-        buffer = bytearray()
-        while b"\n" not in buffer:
-            if len(buffer) > MAX_RESPONSE:
-                raise _too_large()
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                raise RpcFailed(f"the node did not answer {method} within {timeout:g} s",
-                                code=INTERNAL_ERROR, type="Timeout") from None
-            except OSError:
-                chunk = b""
-            if not chunk:
-                raise _closed(method)
-            buffer += chunk
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def call_sync(path: Path | str, method: str, params: dict[str, Any] | None = None, *,
+              timeout: float = SYNC_CALL_TIMEOUT) -> Any:
+    """Call one method and block for its answer (the CLI's way: no event loop to start)."""
+    sock = _open_request(path, method, params, timeout)
+    try:
+        return parse_response(next(_lines(sock, method, timeout, closed=lambda: _closed(method))))
     finally:
         sock.close()
-    return parse_response(bytes(buffer[:buffer.index(b"\n")]))
 
 
 async def call(path: Path | str, method: str, params: dict[str, Any] | None = None) -> Any:
@@ -155,8 +151,10 @@ class SubscriptionEnded(ChannelsError):
     """The node closed a subscription's stream (it stopped, or dropped the connection)."""
 
 
-def _lines(sock: socket.socket, method: str) -> Iterator[bytes]:
-    """The lines the daemon sends on ``sock``, each bounded by ``MAX_RESPONSE``, until it closes."""
+def _lines(sock: socket.socket, method: str, timeout: float,
+           closed: Callable[[], Exception]) -> Iterator[bytes]:
+    """The lines the daemon sends on ``sock``, each bounded by ``MAX_RESPONSE``; ``closed()``
+    is raised when it closes the connection."""
     buffer = bytearray()
     while True:
         newline = buffer.find(b"\n")
@@ -170,12 +168,12 @@ def _lines(sock: socket.socket, method: str) -> Iterator[bytes]:
         try:
             chunk = sock.recv(65536)
         except TimeoutError:
-            raise RpcFailed(f"the node did not answer {method} within {SYNC_CALL_TIMEOUT:g} s",
+            raise RpcFailed(f"the node did not answer {method} within {timeout:g} s",
                             code=INTERNAL_ERROR, type="Timeout") from None
         except OSError:
             chunk = b""
         if not chunk:
-            raise SubscriptionEnded(f"the node closed the {method} stream (it stopped)")
+            raise closed()
         buffer += chunk
 
 
@@ -186,21 +184,10 @@ def subscribe_sync(path: Path | str, method: str,
 
     An error answer, at once or later (``EventsLost``), is raised as ``RpcFailed``; the
     stream closing as ``SubscriptionEnded``. Closing the generator closes the connection."""
-    path = Path(path)
-    check_socket_path(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _open_request(path, method, params, SYNC_CALL_TIMEOUT)
     try:
-        sock.settimeout(SYNC_CALL_TIMEOUT)
-        try:
-            sock.connect(str(path))
-        except OSError as exc:
-            raise _refused(path, exc) from None
-        try:
-            sock.sendall(request_line(method, params))
-        except OSError:
-            raise RpcFailed(f"the node closed the connection before {method} was sent",
-                            code=INTERNAL_ERROR, type="ConnectionClosed") from None
-        lines = _lines(sock, method)
+        lines = _lines(sock, method, SYNC_CALL_TIMEOUT,
+                       closed=lambda: SubscriptionEnded(f"the node closed the {method} stream (it stopped)"))
         yield parse_response(next(lines))
         sock.settimeout(None)  # events come when they come
         for line in lines:

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..chain.devnet.constants import ADDR_FILE, DEFAULT_CHAIN_ID, LOCK_FILE, PID_FILE
-from ..core.ids import MAX_AMOUNT, NATIVE, Address, AssetId
+from ..core.ids import NATIVE, Address, AssetId
 from ..errors import ChannelsError, ConfigError
-from .cli import emit
+from .cli import amount, emit
 from .formatting import format_amount, format_amounts, format_fields, format_time
 from .node_commands import _one_line, default_home
 
@@ -83,7 +83,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.add_argument("--key-file", required=True, metavar="FILE",
                    help="where to write the new key (mode 0600; never overwritten)")
     _one_line(p)
-    p.add_argument("--fund", type=_amount, metavar="N", help="also take N native units from the faucet")
+    p.add_argument("--fund", type=amount, metavar="N", help="also take N native units from the faucet")
     p.set_defaults(func=_new_account)
 
     p = cmds.add_parser("balance", parents=[common, target], help="balances of an account, per asset")
@@ -93,7 +93,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p = cmds.add_parser("faucet", parents=[common, target], help="development money")
     _one_line(p)
     p.add_argument("--to", required=True, metavar="ACCOUNT", help="hex address or key file to fund")
-    p.add_argument("--amount", required=True, type=_amount, help="a positive integer")
+    p.add_argument("--amount", required=True, type=amount, help="a positive integer")
     p.add_argument("--asset", default=NATIVE, help="asset to give (default: native)")
     p.set_defaults(func=_client(_faucet, _human_faucet))
 
@@ -101,7 +101,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     _one_line(p)
     p.add_argument("--key-file", required=True, metavar="FILE", help="key file of the sending account")
     p.add_argument("--to", required=True, metavar="ACCOUNT", help="hex address or key file to pay")
-    p.add_argument("--amount", required=True, type=_amount, help="a positive integer")
+    p.add_argument("--amount", required=True, type=amount, help="a positive integer")
     p.add_argument("--asset", default=NATIVE, help="asset to send (default: native)")
     p.set_defaults(func=_client(_transfer, _human_transfer))
 
@@ -112,19 +112,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
 
 
 # --- daemon --------------------------------------------------------------------------------------
-
-
-def _amount(text: str) -> int:
-    """An amount argument: checked at parsing, so a bad one is named as such, not by the wire."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"the amount must be a positive integer, got {text[:100]!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"the amount must be a positive integer, got {value}")
-    if value > MAX_AMOUNT:
-        raise argparse.ArgumentTypeError(f"the amount {value} is too large: the largest is 2^256-1")
-    return value
 
 
 def _data_dir(args: argparse.Namespace) -> Path | None:

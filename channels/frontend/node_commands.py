@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ChannelsError, ConfigError
-from .cli import emit
+from .cli import amount, emit, positive_integer
 from .control_client import call_sync
 from .formatting import format_amount, format_amounts, format_deadline, format_fields, format_time
 
@@ -70,14 +70,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
                 params=lambda a: _drop_none(peer_id=a.peer_id, amount=a.amount, asset=a.asset,
                                             challenge_duration=a.challenge_duration))
     p.add_argument("peer_id", metavar="PEER_ID", help="the peer to open with (connect first)")
-    p.add_argument("amount", metavar="AMOUNT", type=_positive, help="our deposit, in units of the asset")
+    p.add_argument("amount", metavar="AMOUNT", type=amount, help="our deposit, in units of the asset")
     p.add_argument("--asset", help="asset to fund with (default: native)")
-    p.add_argument("--challenge-duration", type=_positive, metavar="SECONDS",
+    p.add_argument("--challenge-duration", type=positive_integer, metavar="SECONDS",
                    help="challenge window of this channel (default: challenge_duration in config.toml)")
     p = _client(sub, common, "pay-direct", "pay the peer of a channel", _human_payment,
                 params=lambda a: _drop_none(channel_id=a.channel_id, amount=a.amount, payment_id=a.payment_id))
     p.add_argument("channel_id", metavar="CHANNEL_ID", help="hex id or a unique prefix")
-    p.add_argument("amount", metavar="AMOUNT", type=_positive, help="amount to pay, in units of the asset")
+    p.add_argument("amount", metavar="AMOUNT", type=amount, help="amount to pay, in units of the asset")
     p.add_argument("--payment-id", metavar="HEX", help="idempotency key: a retry with the same id never pays twice")
     # Hash-time locks inside one channel (proto/02 section 5.5); forwarding builds on them.
     p = _client(sub, common, "add-lock", "lock an amount to the peer until EXPIRY, payable with a preimage",
@@ -85,9 +85,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
                 params=lambda a: _drop_none(channel_id=a.channel_id, amount=a.amount, hashlock=a.hashlock,
                                             expiry=a.expiry, lock_id=a.lock_id))
     p.add_argument("channel_id", metavar="CHANNEL_ID", help="hex id or a unique prefix")
-    p.add_argument("amount", metavar="AMOUNT", type=_positive, help="amount to lock, in units of the asset")
+    p.add_argument("amount", metavar="AMOUNT", type=amount, help="amount to lock, in units of the asset")
     p.add_argument("hashlock", metavar="HASHLOCK", help="SHA-256 of the preimage, 64 hex digits")
-    p.add_argument("expiry", metavar="EXPIRY", type=_positive,
+    p.add_argument("expiry", metavar="EXPIRY", type=positive_integer,
                    help="L1 time (unix seconds) after which the lock returns to us unless fulfilled")
     p.add_argument("--lock-id", metavar="HEX", help="the lock's id, 1..32 bytes (default: chosen by the node)")
     p = _client(sub, common, "fulfill-lock", "settle a lock paid to us by revealing its preimage",
@@ -127,16 +127,6 @@ def _one_line(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     parser.error = error  # type: ignore[method-assign]
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
 
 
 def _drop_none(**kwargs: Any) -> dict[str, Any]:
@@ -242,7 +232,7 @@ def _add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("peer_id", metavar="PEER_ID", help="the peer's id (see list-peers)")
     p = _client(sub, common, "list-payments", "payments sent and received, newest first", _human_payments,
                 params=lambda a: _drop_none(limit=a.limit))
-    p.add_argument("--limit", type=_positive, metavar="N", help="show only the newest N payments")
+    p.add_argument("--limit", type=positive_integer, metavar="N", help="show only the newest N payments")
     _client(sub, common, "list-funds", "L1 balances and funds in channels, per asset", _human_funds)
 
 
