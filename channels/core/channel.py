@@ -263,7 +263,7 @@ def _verify(ch: Channel, state: State, who: int, signature: bytes, env: Env) -> 
 
 def verify_signed(params: ChannelParams, signed: SignedState, scheme: StateScheme) -> bool:
     """True when every participant's signature on ``signed.state`` is valid."""
-    return (len(signed.signatures) == len(params.participants) and signed.state.channel_id == params.channel_id
+    return (len(signed.signatures) == len(params.participants) and signed.state.channel_id == scheme.channel_id(params)
             and all(scheme.verify(params, signed.state, addr, sig)
                     for addr, sig in zip(params.participants, signed.signatures, strict=True)))
 
@@ -399,8 +399,9 @@ def propose_channel(params: ChannelParams, allocation: Allocation, *, env: Env) 
         app_data = env.apps.get(params.app_id).initial_data(params)
     except InvalidTransition as exc:
         raise LocalProtocolError(str(exc)) from None
-    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation, app_data=app_data)
-    ch = Channel(params=params, channel_id=params.channel_id, me=me, phase=Phase.PROPOSED,
+    cid = env.scheme.channel_id(params)  # the backend's id: an EVM adjudicator computes its own
+    state = State(channel_id=cid, version=Version(0), allocation=allocation, app_data=app_data)
+    ch = Channel(params=params, channel_id=cid, me=me, phase=Phase.PROPOSED,
                  latest=SignedState(state=state, signatures=(b"",) * len(params.participants)),
                  latest_proposer=me, holdings=(0,) * len(allocation.assets))
     ch, sig = _sign(ch, state, env)
@@ -427,8 +428,9 @@ def accept_channel(proposal: ChannelProposal, *, env: Env) -> Step:
     if params.app_id not in env.apps:
         raise RemoteProtocolError(f"we do not play app {params.app_id!r}")
     app_data = env.apps.get(params.app_id).initial_data(params)
-    state = State(channel_id=params.channel_id, version=Version(0), allocation=allocation, app_data=app_data)
-    ch = Channel(params=params, channel_id=params.channel_id, me=me, phase=Phase.FUNDING,
+    cid = env.scheme.channel_id(params)
+    state = State(channel_id=cid, version=Version(0), allocation=allocation, app_data=app_data)
+    ch = Channel(params=params, channel_id=cid, me=me, phase=Phase.FUNDING,
                  latest=SignedState(state=state, signatures=(b"",) * 2), latest_proposer=1 - me,
                  holdings=(0,) * len(allocation.assets))
     if not _verify(ch, state, ch.peer, proposal.signature, env):

@@ -17,7 +17,11 @@ import attrs
 from ..errors import DecodeError
 from .ids import MAX_AMOUNT, MAX_U64, Address, AssetId, ChannelId, Version
 
-ADDRESS_LEN = 32
+ADDRESS_LEN = 32  # the devnet's addresses (Ed25519 public keys)
+# Any backend's addresses: 20 bytes on an EVM chain, 32 on the devnet. One channel's
+# participants all have one length (the backend's), which the node checks against its L1.
+MIN_ADDRESS_LEN, MAX_ADDRESS_LEN = 20, 64
+MAX_SIGNATURE_LEN = 128  # Ed25519: 64, secp256k1 with recovery id: 65; the scheme checks the exact length
 NONCE_LEN = 32
 HASH_LEN = 32
 MAX_PARTICIPANTS = 8
@@ -47,6 +51,13 @@ def check_amount(value: Any, what: str) -> int:
     if type(value) is not int or not 0 <= value <= MAX_AMOUNT:
         raise DecodeError(f"{what} must be an integer in 0 .. 2^256-1")
     return value
+
+
+def parse_address(value: Any, what: str) -> Address:
+    """An L1 address of any backend: ``MIN_ADDRESS_LEN`` .. ``MAX_ADDRESS_LEN`` bytes."""
+    if type(value) is not bytes or not MIN_ADDRESS_LEN <= len(value) <= MAX_ADDRESS_LEN:
+        raise DecodeError(f"{what} must be {MIN_ADDRESS_LEN}..{MAX_ADDRESS_LEN} bytes")
+    return Address(value)
 
 
 def parse_u64(value: Any, what: str) -> int:
@@ -98,7 +109,9 @@ class ChannelParams:
         if not 2 <= len(self.participants) <= MAX_PARTICIPANTS:
             raise DecodeError(f"a channel has 2..{MAX_PARTICIPANTS} participants")
         for p in self.participants:
-            parse_bytes(p, "participant address", size=ADDRESS_LEN)
+            parse_address(p, "participant address")
+        if len({len(p) for p in self.participants}) != 1:
+            raise DecodeError("participants' addresses must have one length (their L1's)")
         if len(set(self.participants)) != len(self.participants):
             raise DecodeError("participants must be distinct")
         if not 1 <= self.challenge_duration <= 365 * 86400:
@@ -108,8 +121,15 @@ class ChannelParams:
 
     @property
     def channel_id(self) -> ChannelId:
-        """SHA-256 over a fixed, domain-separated layout of every parameter."""
-        parts = [b"p2p-channels/channel-id/v1", struct.pack(">QH", self.chain_id, len(self.adjudicator)),
+        """SHA-256 over a fixed, domain-separated layout of every parameter.
+
+        Layout v1 (32-byte addresses, every channel 0.1.0 opened) implies the address
+        length; other lengths use v2, which states it: without it, a different split of the
+        same bytes into addresses and app id could give two parameter sets one id."""
+        width = len(self.participants[0]) if self.participants else ADDRESS_LEN
+        domain = (b"p2p-channels/channel-id/v1" if width == ADDRESS_LEN
+                  else b"p2p-channels/channel-id/v2" + struct.pack(">B", width))
+        parts = [domain, struct.pack(">QH", self.chain_id, len(self.adjudicator)),
                  self.adjudicator, struct.pack(">B", len(self.participants)), *self.participants,
                  struct.pack(">Q", self.challenge_duration), self.nonce,
                  struct.pack(">B", len(self.app_id.encode())), self.app_id.encode()]
@@ -127,7 +147,7 @@ class ChannelParams:
         f = parse_list(f, "channel params", size=6)
         parts = parse_list(f[2], "participants", max_size=MAX_PARTICIPANTS)
         params = cls(chain_id=parse_u64(f[0], "chain id"), adjudicator=parse_bytes(f[1], "adjudicator", max_size=64),
-                     participants=tuple(Address(parse_bytes(p, "participant", size=ADDRESS_LEN)) for p in parts),
+                     participants=tuple(parse_address(p, "participant") for p in parts),
                      challenge_duration=parse_u64(f[3], "challenge duration"),
                      nonce=parse_bytes(f[4], "nonce", size=NONCE_LEN), app_id=parse_name(f[5], "app id"))
         params.validate()
@@ -277,5 +297,5 @@ class SignedState:
     def from_fields(cls, f: Any) -> "SignedState":
         f = parse_list(f, "signed state", size=2)
         raw = parse_list(f[1], "signatures", max_size=MAX_PARTICIPANTS)
-        sigs = tuple(parse_bytes(s, "signature", max_size=128) for s in raw)
+        sigs = tuple(parse_bytes(s, "signature", max_size=MAX_SIGNATURE_LEN) for s in raw)
         return cls(state=State.from_fields(f[0]), signatures=sigs)

@@ -405,7 +405,7 @@ class Engine:
                      run: Callable[..., None], out: Outgoing, staged_peer: dict[ChannelId, str]) -> bool:
         """Accept or decline a peer's channel proposal; True when a new channel was accepted."""
         proposal = item.proposal
-        cid = proposal.params.channel_id
+        cid = self.env.scheme.channel_id(proposal.params)
         existing = current(cid)
         if existing is not None and self.peer_of.get(cid) == item.peer_id and existing.phase is Phase.FUNDING:
             # A retransmitted proposal: our accept was lost; send it again.

@@ -669,7 +669,10 @@ class Node:
                 log.info("peer %s sent no Init within %s s; closing", peer, self.config.init_timeout)
                 await stream.reset()
                 return
-            if not isinstance(init, Init) or init.chain_id != self.chain_id or not verify_init(
+            # The wire takes any backend's address length; ours is the one that counts (an
+            # address of another length could never sign a state our L1 accepts).
+            if not isinstance(init, Init) or init.chain_id != self.chain_id \
+                    or len(init.l1_address) != self.backend.address_length or not verify_init(
                     self.backend.scheme, peer, init.chain_id, init.l1_address, init.signature):
                 log.warning("peer %s sent no valid Init (wrong chain or bad signature); closing", peer)
                 await stream.reset()

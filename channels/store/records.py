@@ -77,8 +77,9 @@ def channel_from_bytes(data: bytes) -> Channel:
                 raise DecodeError("pending message of the wrong type")
             pending = Pending(kind=PendingKind(f[6][0]), signed=SignedState.from_fields(f[6][1]),
                               operations=ops_from(f[6][2]), message=message)
-        return Channel(params=params, channel_id=params.channel_id, me=f[2], phase=Phase(f[3]),
-                       latest=SignedState.from_fields(f[4]), latest_proposer=f[5], pending=pending,
+        latest = SignedState.from_fields(f[4])  # its channel id is the backend's (the scheme computed it)
+        return Channel(params=params, channel_id=latest.state.channel_id, me=f[2], phase=Phase(f[3]),
+                       latest=latest, latest_proposer=f[5], pending=pending,
                        queue=ops_from(f[7]), highest_signed=f[8], highest_signed_digest=f[9], yielded=f[10],
                        closing_requested=f[11], holdings=tuple(parse_amount(n, "holding") for n in f[12]),
                        deadline=f[13], concluded=f[14],

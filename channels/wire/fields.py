@@ -13,9 +13,11 @@ from ..core.ids import AssetId, ChannelId, PaymentId, Version
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment
 from ..core.state import (
     MAX_NAME,
+    MAX_SIGNATURE_LEN,
     Allocation,
     ChannelParams,
     amount_field,
+    parse_address,
     parse_amount,
     parse_bytes,
     parse_list,
@@ -115,10 +117,11 @@ Kind = tuple[Callable[[Any], Any], Callable[[Any], Any]]  # (to wire value, from
 KINDS: dict[str, Kind] = {
     "channel_id": (lambda v: v, lambda v: ChannelId(parse_bytes(v, "channel id", size=32))),
     "u64": (lambda v: v, lambda v: Version(parse_u64(v, "integer"))),
-    "signature": (lambda v: v, lambda v: parse_bytes(v, "signature", size=64)),
+    # The backend's lengths are checked where the backend is known (the scheme, the node's Init check).
+    "signature": (lambda v: v, lambda v: parse_bytes(v, "signature", max_size=MAX_SIGNATURE_LEN)),
     "reason": (lambda v: v, _reason),
     "bool": (lambda v: v, _bool),
-    "address": (lambda v: v, lambda v: parse_bytes(v, "L1 address", size=32)),
+    "address": (lambda v: v, lambda v: parse_address(v, "L1 address")),
     "addresses": (lambda v: list(v), _addresses),
     "params": (lambda v: v.to_fields(), ChannelParams.from_fields),
     "allocation": (lambda v: v.to_fields(), Allocation.from_fields),

@@ -59,6 +59,7 @@ async def test_lying_inits_are_refused(tmp_path: Path) -> None:
                 "wrong chain": liar.init_message(chain_id=liar.chain_id + 1),  # genuine Init of another chain
                 "bad signature": liar.init_message(signature=bytes(64)),
                 "foreign L1 address": liar.init_message(l1_address=foreign.address),
+                "an address of another backend's length": liar.init_message(l1_address=liar.l1_address[:20]),
                 "signed by the foreign account for another peer id": liar.init_message(
                     l1_address=foreign.address, sign_with=foreign, signed_peer_id=other.peer_id),
                 "replayed from another peer": other.init_message(),

@@ -174,7 +174,9 @@ CID = PARAMS.channel_id
 
 def channel_id_preimage(p: ChannelParams) -> bytes:
     app = p.app_id.encode()
-    return b"".join([b"p2p-channels/channel-id/v1", struct.pack(">QH", p.chain_id, len(p.adjudicator)),
+    width = len(p.participants[0])
+    domain = b"p2p-channels/channel-id/v1" if width == 32 else b"p2p-channels/channel-id/v2" + bytes([width])
+    return b"".join([domain, struct.pack(">QH", p.chain_id, len(p.adjudicator)),
                      p.adjudicator, struct.pack(">B", len(p.participants)), *p.participants,
                      struct.pack(">Q", p.challenge_duration), p.nonce, struct.pack(">B", len(app)), app])
 
@@ -188,6 +190,9 @@ def channel_ids() -> dict[str, Any]:
         ("empty adjudicator, non-ASCII app id (its length is counted in UTF-8 bytes)",
          ChannelParams(chain_id=1, adjudicator=b"", participants=(pub("bob"), pub("alice")),
                        challenge_duration=365 * 86400, nonce=bytes(range(32)), app_id="échecs")),
+        ("20-byte addresses (an EVM chain's): layout v2, which states the address length",
+         ChannelParams(chain_id=1, adjudicator=bytes(20), participants=(pub("alice")[:20], pub("bob")[:20]),
+                       challenge_duration=3600, nonce=bytes(32), app_id="payment")),
     ]
     out = []
     for description, p in cases:
@@ -432,7 +437,11 @@ def invalid() -> dict[str, Any]:
         ("wrong field type: bool as the version", _with([48, cid, True]), "DecodeError"),
         ("wrong field type: nil as the version", _with([48, cid, None]), "DecodeError"),
         ("wrong field type: int as UpdateReject.retry", _with([36, cid, 2, 1, "busy"]), "DecodeError"),
-        ("wrong field type: signature of 63 bytes", _with([34, cid, 1, bytes(63)]), "DecodeError"),
+        ("wrong field type: signature of 129 bytes (the wire's bound for any backend)",
+         _with([34, cid, 1, bytes(129)]), "DecodeError"),
+        ("params whose participants' addresses differ in length", _proposal(2, [pub("alice"), pub("bob")[:20]]),
+         "DecodeError"),
+        ("params with a 19-byte participant", _proposal(2, [pub("alice")[:19], pub("bob")[:19]]), "DecodeError"),
         ("wrong field type: reason of 257 characters", _with([20, cid, "r" * 257]), "DecodeError"),
         ("params with one participant", _proposal(2, [pub("alice")]), "DecodeError"),
         ("params with a repeated participant", _proposal(2, [pub("alice"), pub("alice")]), "DecodeError"),

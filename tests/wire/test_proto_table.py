@@ -202,7 +202,12 @@ def cases(schema: dict[str, Any]) -> Iterator[tuple[str, Any, bool]]:
         for what, value, ok in cases(schema["items"]):  # each item bound, in an otherwise valid array
             items = [sample(schema["items"], j + 1) for j in range(max(lo, 1))]
             items[0] = value
+            if schema.get("same_len") and isinstance(value, bytes):  # every item at the probed length
+                items[1:] = [bytes([j + 2]) * len(value) for j in range(len(items) - 1)]
             yield f"item: {what}", items, ok
+        if schema.get("same_len"):
+            first = sample(schema["items"], 1)
+            yield "items of two lengths", [first, *(first + b"x" for _ in range(max(lo, 2) - 1))], False
         yield "bin", b"", False
         yield "nil", None, False
     elif t == "object":

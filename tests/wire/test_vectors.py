@@ -125,7 +125,9 @@ def untag(value: Any) -> Any:
 
 def spec_channel_id_preimage(p: dict[str, Any]) -> bytes:
     adjudicator, app = bytes.fromhex(p["adjudicator"]), p["app_id"].encode("utf-8")
-    out = b"p2p-channels/channel-id/v1" + p["chain_id"].to_bytes(8, "big") + len(adjudicator).to_bytes(2, "big")
+    width = len(bytes.fromhex(p["participants"][0]))
+    domain = b"p2p-channels/channel-id/v1" if width == 32 else b"p2p-channels/channel-id/v2" + bytes([width])
+    out = domain + p["chain_id"].to_bytes(8, "big") + len(adjudicator).to_bytes(2, "big")
     out += adjudicator + len(p["participants"]).to_bytes(1, "big")
     out += b"".join(bytes.fromhex(a) for a in p["participants"])
     out += p["challenge_duration"].to_bytes(8, "big") + bytes.fromhex(p["nonce"])
