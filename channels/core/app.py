@@ -8,6 +8,7 @@ player can never win on-chain with a move the rules forbid off-chain.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from ..errors import InvalidTransition
@@ -165,6 +166,9 @@ class AppRegistry:
 
     def __contains__(self, app_id: object) -> bool:
         return app_id in self._apps
+
+    def __iter__(self) -> Iterator[App]:
+        return iter(self._apps.values())
 
 
 DEFAULT_APPS = AppRegistry(PaymentApp())

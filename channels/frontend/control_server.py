@@ -35,6 +35,7 @@ import trio
 from .. import __version__
 from ..core.ids import MAX_AMOUNT, MAX_U64, NATIVE, AssetId
 from ..errors import ChannelsError, ConfigError, LocalProtocolError
+from ..wire.fields import MAX_MOVE
 
 if TYPE_CHECKING:
     from ..node import Node
@@ -190,15 +191,26 @@ async def _connect(node: Node, p: Params) -> dict[str, Any]:
 _PEER_ID = re.compile(r"[1-9A-HJ-NP-Za-km-z]{1,128}\Z")  # base58 characters, at most 128
 
 
-@method("open", "peer_id", "amount", "asset", "challenge_duration")
+@method("open", "peer_id", "amount", "asset", "challenge_duration", "app", "peer_amount")
 async def _open(node: Node, p: Params) -> dict[str, Any]:
     peer_id, asset = p.text("peer_id"), AssetId(p.text("asset", NATIVE))
     amount = p.integer("amount", maximum=MAX_AMOUNT)
+    # A game channel: both stake (the peer's node funds it if within its auto_accept_funding).
+    app, peer_amount = p.text("app", "payment"), p.integer("peer_amount", 0, minimum=0, maximum=MAX_AMOUNT)
     if not _PEER_ID.match(peer_id):  # the node checks the rest (its transport knows the id format)
         raise InvalidParams(f"peer_id {peer_id[:100]!r} is not a peer id (base58, e.g. 12D3KooW...)")
     challenge_duration = p.optional_integer("challenge_duration")
-    cid = await node.open_channel(peer_id, amount, asset=asset, challenge_duration=challenge_duration)
+    cid = await node.open_channel(peer_id, amount, asset=asset, challenge_duration=challenge_duration,
+                                  app_id=app, peer_amount=peer_amount)
     return _channel_json(node, cid)
+
+
+@method("move", "channel_id", "payload")
+async def _move(node: Node, p: Params) -> dict[str, Any]:
+    """An app move; in a disputed channel the node forces it on the L1 (``progress``)."""
+    cid = node.find_channel(p.text("channel_id"))
+    work = node.move(cid, p.hexbytes("payload", max_size=MAX_MOVE))
+    return await _settle_within(node, cid, work, "move", note=" (close --force, then move again, forces it on the L1)")
 
 
 @method("pay-direct", "channel_id", "amount", "payment_id")
@@ -221,13 +233,16 @@ async def _pay(node: Node, p: Params) -> dict[str, Any]:
                              f"complete: retry with --payment-id {payment_id.hex()} (safe: it never pays twice)")
 
 
-async def _settle_within(node: Node, cid: bytes, work: Awaitable[Any], what: str) -> dict[str, Any]:
-    """Run a lock operation until the peer countersigns (at most ``PAY_TIMEOUT``)."""
+LOCK_NOTE = " (a payee's secret is stored: the node claims the lock on the L1 before its expiry)"
+
+
+async def _settle_within(node: Node, cid: bytes, work: Awaitable[Any], what: str,
+                         note: str = LOCK_NOTE) -> dict[str, Any]:
+    """Run an operation until the peer countersigns it (at most ``PAY_TIMEOUT``)."""
     with trio.move_on_after(PAY_TIMEOUT):
         version = await work
         return {**_channel_json(node, cid), "version": int(version)}
-    raise LocalProtocolError(f"the peer did not countersign the {what} within {PAY_TIMEOUT:g} s; it stays queued "
-                             "(a payee's secret is stored: the node claims the lock on the L1 before its expiry)")
+    raise LocalProtocolError(f"the peer did not countersign the {what} within {PAY_TIMEOUT:g} s; it stays queued{note}")
 
 
 @method("add-lock", "channel_id", "amount", "hashlock", "expiry", "lock_id")

@@ -70,6 +70,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
                    help="stderr log lines as text, or as JSON objects with time, level, logger, message "
                         "(default: text)")
     p.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID, help="only when the data dir is new")
+    p.add_argument("--apps", action="append", metavar="MODULE:ATTR",
+                   help="also judge this channel app's moves (game rules), e.g. mygame.rules:TicTacToe "
+                        "(repeatable; nodes playing it must be started with the same)")
     p.set_defaults(func=_start)
 
     p = cmds.add_parser("status", parents=[common, target], help="height, time, chain id and block time")
@@ -136,13 +139,17 @@ def _start(args: argparse.Namespace) -> int:
 
     import trio
 
+    from ..app_loader import load_apps
     from ..chain.devnet.service import serve_devnet
+
+    apps = load_apps(args.apps or ())
 
     async def run() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 info = await nursery.start(partial(serve_devnet, data_dir, listen=args.listen,
-                                                   block_time=args.block_time, chain_id=args.chain_id))
+                                                   block_time=args.block_time, chain_id=args.chain_id,
+                                                   apps=apps))
                 emit(args, {"multiaddr": info.address, "peer_id": info.peer_id, "chain_id": info.chain_id,
                             "data_dir": str(info.data_dir)},
                      lambda r: f"devnet (chain {r['chain_id']}) listening on {r['multiaddr']}")

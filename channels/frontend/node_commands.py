@@ -60,6 +60,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.add_argument("--metrics", metavar="HOST:PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (off by default; unauthenticated: "
                         "use a loopback address or a firewalled one)")
+    p.add_argument("--apps", action="append", metavar="MODULE:ATTR",
+                   help="also play this channel app (game rules), e.g. mygame.rules:TicTacToe (repeatable; "
+                        "the devnet must be started with the same)")
     p.set_defaults(func=_start)
 
     _client(sub, common, "getinfo", "this node: ids, addresses, L1 account and balances", _human_info)
@@ -68,12 +71,22 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.add_argument("address", metavar="MULTIADDR", help="full multiaddr ending in /p2p/PEER_ID")
     p = _client(sub, common, "open", "open a channel funded by us; returns once funded", _human_channel,
                 params=lambda a: _drop_none(peer_id=a.peer_id, amount=a.amount, asset=a.asset,
-                                            challenge_duration=a.challenge_duration))
+                                            challenge_duration=a.challenge_duration, app=a.app,
+                                            peer_amount=a.peer_amount))
     p.add_argument("peer_id", metavar="PEER_ID", help="the peer to open with (connect first)")
     p.add_argument("amount", metavar="AMOUNT", type=amount, help="our deposit, in units of the asset")
     p.add_argument("--asset", help="asset to fund with (default: native)")
     p.add_argument("--challenge-duration", type=positive_integer, metavar="SECONDS",
                    help="challenge window of this channel (default: challenge_duration in config.toml)")
+    p.add_argument("--app", metavar="APP_ID", help="a game channel of this app (default: payment); both nodes "
+                                                   "and the devnet must play it (--apps)")
+    p.add_argument("--peer-amount", type=amount, metavar="AMOUNT",
+                   help="the peer's stake, funded by its node if at most its auto_accept_funding (default: 0)")
+    p = _client(sub, common, "move", "play an app move (in a disputed channel: force it on the L1)",
+                lambda r: f"moved; {_human_channel(r)}",
+                params=lambda a: {"channel_id": a.channel_id, "payload": a.payload})
+    p.add_argument("channel_id", metavar="CHANNEL_ID", help="hex id or a unique prefix")
+    p.add_argument("payload", metavar="PAYLOAD", help="the move, in hex, as the channel's app reads it")
     p = _client(sub, common, "pay-direct", "pay the peer of a channel", _human_payment,
                 params=lambda a: _drop_none(channel_id=a.channel_id, amount=a.amount, payment_id=a.payment_id))
     p.add_argument("channel_id", metavar="CHANNEL_ID", help="hex id or a unique prefix")
@@ -389,8 +402,9 @@ def _start(args: argparse.Namespace) -> int:
 
     devnet, devnet_source = _devnet_address(args)
     config = load_config(data_dir(args), listen=tuple(args.listen) if args.listen else None, devnet=devnet,
-                         metrics=args.metrics,
-                         sources={"listen": "--listen", "devnet": devnet_source, "metrics": "--metrics"})
+                         metrics=args.metrics, apps=tuple(args.apps) if args.apps else None,
+                         sources={"listen": "--listen", "devnet": devnet_source, "metrics": "--metrics",
+                                  "apps": "--apps"})
     if not config.devnet:  # given nowhere: the devnet in its default dir, if one runs there
         from .devnet_commands import running_default_devnet
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import trio
 
+from ..app_loader import load_apps
 from ..chain.base import Ledger
 from ..datadir import lock_data_dir, write_atomic
 from ..errors import ChannelsError, ConfigError
@@ -116,7 +117,8 @@ async def _run(config: NodeConfig, devnet: str, open_ledger: OpenLedger,
             # Bound before the node starts: a taken port fails at once, with nothing changed.
             metrics = await open_metrics_listener(config.metrics) if config.metrics else None
             try:
-                async with open_ledger(devnet) as ledger, Node.open(config, ledger=ledger) as node, \
+                apps = load_apps(config.apps)  # before the ledger: a bad app name fails with nothing opened
+                async with open_ledger(devnet) as ledger, Node.open(config, ledger=ledger, apps=apps) as node, \
                         trio.open_nursery() as inner:
                     await inner.start(partial(serve_rpc, node, config.rpc_path))
                     if metrics is not None:

@@ -57,6 +57,9 @@ class NodeConfig:
     # HOST:PORT of the Prometheus endpoint of the daemon (unauthenticated; channels.frontend.metrics).
     # None: off.
     metrics: str | None = None
+    # Channel apps (game rules) beside payments, each "module:attribute" (channels.app_loader);
+    # the devnet must be started with the same ones.
+    apps: tuple[str, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         """The library path gets the same checks as config.toml (a ``ConfigError``, all lines)."""
@@ -134,6 +137,20 @@ def _multiaddr_problem(text: Any, *, peer: bool) -> str | None:
     return None
 
 
+def _apps(value: Any) -> tuple[str, ...]:
+    from ..app_loader import check_app_spec
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise _Bad('a list of "module:attribute" names, e.g. ["mygame.rules:TicTacToe"]')
+    for item in items:
+        try:
+            check_app_spec(item)
+        except ConfigError:
+            raise _Bad(f'a list of "module:attribute" names ({_show(item)} is not one)') from None
+    return tuple(items)
+
+
 def _listen(value: Any) -> tuple[str, ...]:
     what = 'a multiaddr or a list of them, e.g. "/ip4/127.0.0.1/tcp/9101"'
     items = [value] if isinstance(value, str) else value
@@ -174,6 +191,7 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "listen": _listen,
     "devnet": _devnet,
     "metrics": _host_port,
+    "apps": _apps,
     "challenge_duration": _integer(1, _SECONDS),
     "min_challenge_duration": _integer(1, _SECONDS),
     "min_challenge_blocks": _integer(1, "a positive integer (L1 blocks)"),

@@ -32,6 +32,7 @@ import attrs
 import trio
 
 from ...chain.base import ChainEvent, Malformed
+from ...core.app import DEFAULT_APPS, AppRegistry
 from ...core.state import amount_field
 from ...datadir import lock_data_dir, write_atomic
 from ...errors import ChannelsError, ConfigError, LedgerError
@@ -305,7 +306,7 @@ def identity_seed(data_dir: Path) -> bytes:
 
 
 async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tcp/0", block_time: float = 1.0,
-                       chain_id: int = DEFAULT_CHAIN_ID,
+                       chain_id: int = DEFAULT_CHAIN_ID, apps: AppRegistry = DEFAULT_APPS,
                        task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Run the daemon until cancelled; ``task_status.started(DaemonInfo)`` once it accepts clients.
 
@@ -321,7 +322,8 @@ async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tc
         try:
             # Listen before opening the ledger: a taken port fails with the chain untouched.
             async with open_host(identity_seed=seed, listen=[listen]) as host:
-                devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False, block_time=block_time)
+                devnet = Devnet(data_dir / DB_FILE, chain_id=chain_id, auto_mine=False, block_time=block_time,
+                                apps=apps)
                 devnet.mine()  # a block at start-up: the chain's time catches up with the clock
                 service = DevnetService(devnet)
                 serve_rpc(host, rc.RPC_PROTOCOL, service.handle)
