@@ -1,6 +1,7 @@
 """Hash-time locks between real node processes over loopback libp2p, on a devnet daemon:
 one fulfilled off-chain through the control socket, and one whose payer is killed, which
-the payee claims on the L1 with the secret before the lock's expiry."""
+the payee claims on the L1 with the secret before the lock's expiry, and one that expires
+while its payee is gone, which the payer takes back on the L1."""
 
 from __future__ import annotations
 
@@ -61,3 +62,22 @@ async def test_the_payee_claims_a_lock_on_chain_after_the_payer_is_killed(tmp_pa
             assert secret_time is not None and secret_time < expiry, "the secret was registered in time"
             assert await l1(ledger, info_b["l1_account"]) - start_b == 300
             assert await l1(ledger, info_a["l1_account"]) - start_a == 700
+
+
+async def test_an_expired_lock_returns_to_its_payer_on_chain_after_the_payee_is_killed(tmp_path: Path) -> None:
+    with trio.fail_after(150):
+        async with devnet(tmp_path) as (addr, ledger), node_procs(tmp_path, addr, "a", "b",
+                                                                   settings=SETTINGS) as nodes:
+            a, b = nodes["a"], nodes["b"]
+            cid, info_a, _ = await open_channel(a, b, ledger)
+            expiry = await ledger.now() + 4
+            await a.call("add-lock", channel_id=cid, amount=300, hashlock=hash_preimage(SECRET).hex(), expiry=expiry)
+            start_a = await l1(ledger, info_a["l1_account"])
+            b.kill9()  # the payee vanishes and never fails the lock back
+            while True:  # the payer's node goes to the L1 once the lock expired, and withdraws
+                rows: Any = await a.call("list-channels")
+                if rows["channels"][0]["state"] == "settled":
+                    break
+                await trio.sleep(0.2)
+            assert await ledger.secret_time(hash_preimage(SECRET)) is None
+            assert await l1(ledger, info_a["l1_account"]) - start_a == 1_000, "700 balance + the 300 lock back"
