@@ -205,6 +205,13 @@ async def _open(node: Node, p: Params) -> dict[str, Any]:
     return _channel_json(node, cid)
 
 
+@method("dev-register-stale", "channel_id", "version")
+async def _dev_register_stale(node: Node, p: Params) -> dict[str, Any]:
+    cid = node.find_channel(p.text("channel_id"))
+    stale = await node.dev_register_stale(cid, p.integer("version", minimum=0))
+    return {**_channel_json(node, cid), "registered_version": int(stale.state.version)}
+
+
 @method("move", "channel_id", "payload")
 async def _move(node: Node, p: Params) -> dict[str, Any]:
     """An app move; in a disputed channel the node forces it on the L1 (``progress``)."""

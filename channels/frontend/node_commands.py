@@ -45,6 +45,16 @@ HEALTHY, ALARMED, UNKNOWN = 0, 1, 2  # exit statuses of ``channels health``
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     from .cli import command_group
 
+    _, dev_cmds = command_group(sub, common, "dev", "developer commands of a node started with --dev (it may cheat)")
+    help_stale = "register an older co-signed state on the L1, as a cheater would, and stop defending the channel"
+    p = _one_line(dev_cmds.add_parser("register-stale", parents=[common], help=help_stale, description=help_stale))
+    p.add_argument("channel_id", metavar="CHANNEL_ID", help="hex id or a unique prefix")
+    p.add_argument("version", metavar="VERSION", type=int, help="the older version to register (seen since start)")
+    p.set_defaults(func=_rpc_command("dev-register-stale", lambda a: {"channel_id": a.channel_id,
+                                                                         "version": a.version},
+                                     lambda r: f"registered stale version {r['registered_version']} of "
+                                               f"{r['channel_id']}; this node no longer defends it"))
+
     _, cmds = command_group(sub, common, "node", "run a channel node")
     p = _one_line(cmds.add_parser("start", parents=[common], help="run a node in the foreground until stopped"))
     p.add_argument("--listen", action="append", metavar="MULTIADDR",
@@ -63,6 +73,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.add_argument("--apps", action="append", metavar="MODULE:ATTR",
                    help="also play this channel app (game rules), e.g. mygame.rules:TicTacToe (repeatable; "
                         "the devnet must be started with the same)")
+    p.add_argument("--dev", action="store_true", default=None,
+                   help="developer mode: enable the dev commands, with which this node can cheat (never with "
+                        "funds that matter)")
     p.set_defaults(func=_start)
 
     _client(sub, common, "getinfo", "this node: ids, addresses, L1 account and balances", _human_info)
@@ -166,14 +179,19 @@ def _client(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: ar
             params: Callable[[argparse.Namespace], dict[str, Any]] | None = None) -> argparse.ArgumentParser:
     """A command that is one RPC call of the same name."""
     p = _one_line(sub.add_parser(name, parents=[common], help=help, description=help))
+    p.set_defaults(func=_rpc_command(name, params, human))
+    return p
 
+
+def _rpc_command(method: str, params: Callable[[argparse.Namespace], dict[str, Any]] | None,
+                 human: Human) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command that is one RPC call: its result printed, or one error line."""
     def run(args: argparse.Namespace) -> int:
-        result = call_sync(data_dir(args) / "rpc.sock", name, params(args) if params else {})
+        result = call_sync(data_dir(args) / "rpc.sock", method, params(args) if params else {})
         emit(args, result, human)
         return 0
 
-    p.set_defaults(func=run)
-    return p
+    return run
 
 
 def _health(args: argparse.Namespace) -> int:
@@ -400,11 +418,17 @@ def _start(args: argparse.Namespace) -> int:
     from ..node.config import load_config
     from .node_daemon import run_node_daemon, setup_logging
 
-    devnet, devnet_source = _devnet_address(args)
+    no_devnet: ConfigError | None = None
+    try:
+        devnet, devnet_source = _devnet_address(args)
+    except ConfigError as exc:  # raised after config.toml's own errors: those are found without a devnet
+        devnet, devnet_source, no_devnet = None, "", exc
     config = load_config(data_dir(args), listen=tuple(args.listen) if args.listen else None, devnet=devnet,
-                         metrics=args.metrics, apps=tuple(args.apps) if args.apps else None,
+                         metrics=args.metrics, apps=tuple(args.apps) if args.apps else None, dev=args.dev,
                          sources={"listen": "--listen", "devnet": devnet_source, "metrics": "--metrics",
-                                  "apps": "--apps"})
+                                  "apps": "--apps", "dev": "--dev"})
+    if no_devnet is not None:
+        raise no_devnet
     if not config.devnet:  # given nowhere: the devnet in its default dir, if one runs there
         from .devnet_commands import running_default_devnet
 

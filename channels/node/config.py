@@ -60,6 +60,9 @@ class NodeConfig:
     # Channel apps (game rules) beside payments, each "module:attribute" (channels.app_loader);
     # the devnet must be started with the same ones.
     apps: tuple[str, ...] = ()
+    # Developer mode (channels.node.dev): enables the ``dev`` commands, with which this node can
+    # cheat (register a stale state) to try a watchtower. Never with funds that matter.
+    dev: bool = False
 
     def __attrs_post_init__(self) -> None:
         """The library path gets the same checks as config.toml (a ``ConfigError``, all lines)."""

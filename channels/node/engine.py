@@ -125,6 +125,7 @@ class Outgoing:
     rejects: list[tuple[str, fx.Reject]] = attrs.Factory(list)
     notices: list[tuple[ChannelId, fx.Effect]] = attrs.Factory(list)
     opened: list[ChannelId] = attrs.Factory(list)
+    changed: list[ChannelId] = attrs.Factory(list)  # channels whose new state this step committed
     send_seqs: list[int] = attrs.Factory(list)  # outbox sequence number of each of ``sends``
     submit_seqs: list[int] = attrs.Factory(list)  # outbox sequence number of each of ``submits``
 
@@ -338,6 +339,7 @@ class Engine:
             with self.store.transaction(durable=durable):
                 for cid, ch in staged.items():
                     self.store.save_channel(ch, staged_peer[cid])
+                out.changed = list(staged)
                 for row in payments:
                     self.store.record_payment(*row)
                 for peer_id, (l1_address, addresses) in peer_rows.items():

@@ -30,7 +30,7 @@ from ..core.messages import (
     Init,
 )
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation
-from ..core.state import Allocation, ChannelParams
+from ..core.state import Allocation, ChannelParams, SignedState
 from ..errors import ChannelsError, ConfigError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
 from ..keyfile import LIBP2P_IDENTITY, load_or_create_key
 from ..logs import Brief
@@ -38,6 +38,7 @@ from ..store import Store
 from ..store.records import submission_from_bytes
 from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
 from .config import NodeConfig
+from .dev import DevModeOff, DevTools
 from .engine import (
     MAX_OUTBOX_FRAMES,
     ChainItem,
@@ -198,6 +199,7 @@ class Node:
         self._paying: dict[bytes, tuple[tuple[ChannelId, AssetId, int], int]] = {}
         self._l1_down: tuple[float, str] | None = None  # since (monotonic), last error
         self._peer_watch: set[str] = set()  # peers whose connection is watched for a peer_disconnected event
+        self.dev: DevTools | None = DevTools() if config.dev else None  # ``--dev``: this node may cheat
         self._l1_logged = -math.inf
         self.stopped = trio.Event()
 
@@ -409,6 +411,18 @@ class Node:
     async def move(self, channel_id: ChannelId, payload: bytes, *, move_id: bytes | None = None) -> Version:
         """Play an app move; return the version of the state that carries it."""
         return await self._propose(channel_id, AppMove(move_id=move_id or os.urandom(16), payload=payload))
+
+    async def dev_register_stale(self, channel_id: ChannelId, version: int) -> SignedState:
+        """``--dev`` only: register an older co-signed state on the L1 as a cheater would, and
+        stop defending the channel. Returns the state registered."""
+        if self.dev is None:
+            raise DevModeOff("dev commands need a node started with --dev")
+        ch = self._channel(channel_id)
+        stale = self.dev.stale_state(ch, version)
+        self.dev.stop_defending(channel_id)
+        log.warning("dev mode: registering stale version %d of %s", version, channel_id.hex()[:12])
+        await self.ledger.register(self.l1_key, ch.params, stale)
+        return stale
 
     async def checkpoint(self, channel_id: ChannelId) -> None:
         """Anchor the latest state on the L1: a registration can never go below it."""
@@ -803,6 +817,9 @@ class Node:
                         "peer %s: %s (%s)", peer, reject.reason, reject.action.value)
                 if reject.action is fx.RejectAction.DISCONNECT:
                     self._nursery.start_soon(self.transport.disconnect, peer)
+            if self.dev is not None:
+                for cid in out.changed:
+                    self.dev.remember(self.engine.channels[cid])
             for cid, notice in out.notices:  # payments are in the store; lifecycle events are logged
                 level = logging.DEBUG if isinstance(notice, fx.NotifyPaymentReceived) else logging.INFO
                 log.log(level, "channel %s: %s", cid.hex()[:12], Brief(notice))  # ids as hex
@@ -835,6 +852,10 @@ class Node:
 
     async def _submit(self, ch: Channel, effect: fx.Effect) -> None:
         key, ledger, params = self.l1_key, self.ledger, ch.params
+        if self.dev is not None and not self.dev.defends(ch.channel_id) and isinstance(
+                effect, (fx.SubmitRefute, fx.SubmitRegister, fx.SubmitConclude)):
+            log.warning("dev mode: not defending %s (%s dropped)", ch.channel_id.hex()[:12], type(effect).__name__)
+            return
         if isinstance(effect, fx.SubmitDeposit):
             await ledger.deposit(key, effect.channel_id, effect.asset, effect.amount)
         elif isinstance(effect, fx.SubmitConclude):
