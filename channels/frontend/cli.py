@@ -85,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Imported here: each command module imports this one for ``emit`` and ``command_group``.
     from .demo_command import add_commands as add_demo
     from .devnet_commands import add_commands as add_devnet
+    from .invoice_commands import add_commands as add_invoice
     from .node_commands import add_commands as add_node
 
-    for add in (add_demo, add_devnet, add_node):
+    for add in (add_demo, add_devnet, add_node, add_invoice):
         add(sub, common)
     return parser
 
