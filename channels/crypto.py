@@ -1,4 +1,5 @@
-"""Ed25519 and hashing: the only module that imports nacl.
+"""Ed25519 and hashing for channels and identities (the onion and the watchtower keep their
+own X25519 and AEAD primitives beside their formats).
 
 Ed25519 signatures are deterministic (RFC 8032), so signing is a pure function of
 key and message; that is what lets the sans-I/O core sign without side effects.

@@ -30,6 +30,11 @@ from . import make_vectors
 
 PROTO = Path(__file__).resolve().parents[2] / "proto"
 VECTORS = PROTO / "vectors"
+# Vector files another generator writes and its own test checks (not this module's).
+OTHER_GENERATORS = {
+    "invoice.json": "tests/invoice/make_invoice_vectors.py",
+    "onion.json": "tests/onion/make_onion_vectors.py",
+}
 TABLE = json.loads((PROTO / "messages.json").read_text(encoding="utf-8"))
 SCHEME = DevnetScheme()
 
@@ -305,7 +310,7 @@ def test_unknown_odd_type_is_ignored(vector: dict[str, Any]) -> None:
 
 def test_vectors_are_up_to_date() -> None:
     built = make_vectors.build()
-    on_disk = {p.name for p in VECTORS.glob("*.json")}
+    on_disk = {p.name for p in VECTORS.glob("*.json")} - set(OTHER_GENERATORS)
     assert on_disk == set(built), "proto/vectors/ has files the generator does not write (or misses some)"
     for name, doc in built.items():
         assert (VECTORS / name).read_text(encoding="utf-8") == make_vectors.render(doc), (
