@@ -87,6 +87,8 @@ def documented(cell: str, default: Any) -> bool:
         return cell == "none"
     if isinstance(default, tuple):
         return all(item in cell for item in default)
+    if isinstance(default, bool):  # before int (bool is one): documented as TOML spells it
+        return cell.strip("`") == str(default).lower()
     if isinstance(default, (int, float)):
         return re.fullmatch(r"-?\d+(\.\d+)?", cell) is not None and float(cell) == default
     return str(default) in cell

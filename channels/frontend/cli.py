@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..core.ids import MAX_AMOUNT
@@ -51,6 +51,17 @@ def amount(text: str) -> int:
     return positive_integer(text, "the amount", MAX_AMOUNT)
 
 
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A mistyped command or flag gives one ``error: ...`` line (exit 2), like every other failure."""
+
+    def error(message: str) -> NoReturn:
+        print(f"error: {message} (see: {parser.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
 def common_options() -> argparse.ArgumentParser:
     """Options every subcommand accepts after its name too (``channels getinfo --json``)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -62,7 +73,7 @@ def common_options() -> argparse.ArgumentParser:
 def command_group(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser,
                   name: str, help: str) -> tuple[argparse.ArgumentParser, Any]:
     """A command with subcommands (``channels devnet ...``); alone it prints its help."""
-    group = sub.add_parser(name, parents=[common], help=help)
+    group = one_line_errors(sub.add_parser(name, parents=[common], help=help))
     cmds = group.add_subparsers(dest=f"{name}_command", metavar=f"{name.upper()}_COMMAND")
 
     def usage(args: argparse.Namespace) -> int:
@@ -74,7 +85,8 @@ def command_group(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", co
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="channels", description="p2p-channels: state channels over libp2p")
+    parser = one_line_errors(argparse.ArgumentParser(prog="channels",
+                                                     description="p2p-channels: state channels over libp2p"))
     parser.add_argument("--data-dir", help="data directory of a node or devnet (default: ~/.channels, "
                         "or $CHANNELS_DATA_DIR; the devnet's: ~/.channels/devnet)")
     parser.add_argument("--version", action="version", version=f"channels {__version__}",
@@ -87,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .devnet_commands import add_commands as add_devnet
     from .invoice_commands import add_commands as add_invoice
     from .node_commands import add_commands as add_node
+    from .tower_commands import add_commands as add_tower
 
-    for add in (add_demo, add_devnet, add_node, add_invoice):
+    for add in (add_demo, add_devnet, add_node, add_invoice, add_tower):
         add(sub, common)
     return parser
 

@@ -283,8 +283,16 @@ def _closed_during_handshake(cause: str) -> bool:
 
 
 def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
+    """The innermost cause, so an operator reads "connection refused", not libp2p's wrappers."""
+    while True:
+        if exc.__cause__ is not None:
+            exc = exc.__cause__
+        elif isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]  # trio's "all attempts to connect failed" around the one attempt
+        else:
+            break
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return os.strerror(exc.errno).lower()
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -347,8 +355,8 @@ class Host:
         maddr = _parse_multiaddr(address)
         try:
             info = info_from_p2p_addr(maddr)
-        except Exception as exc:
-            raise InvalidAddress(f"{address!r} must end in /p2p/<peer id>: {exc}") from None
+        except Exception:  # parsed, so the one failure left: the last part is not /p2p/<id>
+            raise InvalidAddress(f"{address!r} must end in /p2p/<peer id> (as a node's node.addr does)") from None
         peer = info.peer_id.to_base58()
         if peer == self.peer_id:
             raise InvalidAddress(f"{address!r} is this host's own address")

@@ -124,8 +124,9 @@ async def test_typed_errors_for_bad_peers_and_addresses() -> None:
                 gone = c.addresses[0]
             with pytest.raises(PeerUnreachable):
                 await b.connect(gone)  # c has shut down
-            with pytest.raises(PeerUnreachable):
+            with pytest.raises(PeerUnreachable, match="connection refused; is the peer running") as refused:
                 await b.connect(f"/ip4/127.0.0.1/tcp/1/p2p/{c.peer_id}")
+            assert "Exception" not in str(refused.value)  # the cause, not libp2p's and trio's wrappers
             with pytest.raises(PeerUnreachable, match="peer id"):
                 await b.connect(impostor)  # Noise proves the key behind the address
             with pytest.raises(PeerUnreachable):

@@ -227,6 +227,13 @@ async def test_host_reports_a_failed_dial_beside_a_live_connection_and_checks_pe
                 a.check_peer_id(bad)
 
 
+def test_a_mistyped_command_or_flag_gives_one_line() -> None:
+    """Not argparse's usage block: the top-level parser and command groups speak like the rest."""
+    assert arg_error("getinfo", "--bogus") == "error: unrecognized arguments: --bogus (see: channels --help)"
+    assert arg_error("nosuchcommand").startswith("error: argument COMMAND: invalid choice: 'nosuchcommand'")
+    assert arg_error("devnet", "nosuch").endswith("(see: channels devnet --help)")
+
+
 def test_amount_params_name_the_largest_amount() -> None:
     p = Params({"amount": 10**30, "huge": MAX_AMOUNT + 1}, ("amount", "huge"))
     assert p.integer("amount", maximum=MAX_AMOUNT) == 10**30  # 31 digits: an amount, not an error

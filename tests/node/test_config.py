@@ -183,6 +183,19 @@ def test_node_start_with_a_bad_config_prints_one_line_per_bad_key(tmp_path: Path
     assert sorted(p.name for p in (tmp_path / "node").iterdir()) == ["config.toml"]  # nothing was created
 
 
+def test_node_start_reports_a_bad_config_before_a_missing_devnet(tmp_path: Path) -> None:
+    """The local mistake first: starting the devnet would not fix config.toml."""
+    path = write(tmp_path / "node", "listen = 5\n")
+    done = run_node_start(tmp_path / "node", "--devnet-dir", str(tmp_path / "no-devnet"))
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f'error: {path}: listen = 5: expected a multiaddr or a list of them, e.g. "/ip4/127.0.0.1/tcp/9101"']
+    path.unlink()
+    gone = tmp_path / "no-devnet"
+    done = run_node_start(tmp_path / "node", "--devnet-dir", str(gone))
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"error: no devnet is running in {gone} ({gone / 'devnet.addr'} is missing)"]
+
+
 def test_node_start_with_a_bad_devnet_in_the_environment_names_the_variable(tmp_path: Path) -> None:
     done = run_node_start(tmp_path / "node", env={ENV_DEVNET: "/ip4/127.0.0.1/tcp/9000"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
