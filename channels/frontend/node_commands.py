@@ -78,7 +78,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
                         "funds that matter)")
     p.set_defaults(func=_start)
 
-    _client(sub, common, "getinfo", "this node: ids, addresses, L1 account and balances", _human_info)
+    info = "this node: ids, addresses, L1 account and balances (exit 1, with one error line, if the L1 is unreachable)"
+    p = _one_line(sub.add_parser("getinfo", parents=[common], help=info, description=info))
+    p.set_defaults(func=_getinfo)
     p = _client(sub, common, "connect", "connect to a peer", lambda r: f"connected to {r['peer_id']}",
                 params=lambda a: {"address": a.address})
     p.add_argument("address", metavar="MULTIADDR", help="full multiaddr ending in /p2p/PEER_ID")
@@ -192,6 +194,17 @@ def _rpc_command(method: str, params: Callable[[argparse.Namespace], dict[str, A
         return 0
 
     return run
+
+
+def _getinfo(args: argparse.Namespace) -> int:
+    """The node's view, printed whole; an unreachable L1 also gives one error line and exit 1
+    (scripts must not read an unknown balance as a known one)."""
+    result = call_sync(data_dir(args) / "rpc.sock", "getinfo", {})
+    emit(args, result, _human_info)
+    if result.get("l1_error"):
+        print(f"error: cannot reach the L1: {result['l1_error']}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _health(args: argparse.Namespace) -> int:

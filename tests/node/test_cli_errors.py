@@ -135,7 +135,8 @@ def test_cli_errors_name_the_real_reason_at_once(network: Network) -> None:  # n
     network.procs["dv"].send_signal(signal.SIGTERM)
     assert network.procs["dv"].wait(timeout=15) == 0
     human = run_cli("--data-dir", a, "getinfo", json_out=False)
-    assert human.returncode == 0, human.stderr
+    assert human.returncode == 1 and human.stderr.startswith("error: cannot reach the L1: "), human.stderr
+    assert len(human.stderr.strip().splitlines()) == 1, human.stderr
     assert re.search(r"^L1 balance: +unknown$", human.stdout, re.MULTILINE), human.stdout
     assert re.search(r"^L1 error: +\S", human.stdout, re.MULTILINE) and "L1 balance:  0" not in human.stdout
     info = json.loads(run_cli("--data-dir", a, "getinfo").stdout)
