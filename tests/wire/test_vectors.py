@@ -34,6 +34,8 @@ VECTORS = PROTO / "vectors"
 OTHER_GENERATORS = {
     "invoice.json": "tests/invoice/make_invoice_vectors.py",
     "onion.json": "tests/onion/make_onion_vectors.py",
+    "games.json": "tests/games/make_game_vectors.py",
+    "tower.json": "tests/watchtower/make_tower_vectors.py",
 }
 TABLE = json.loads((PROTO / "messages.json").read_text(encoding="utf-8"))
 SCHEME = DevnetScheme()
