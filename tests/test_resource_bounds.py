@@ -23,7 +23,9 @@ SETTINGS = {"NodeConfig": NodeConfig, "ConnectionLimits": ConnectionLimits}
 SCANNED = ["channels.core.channel", "channels.core.ops", "channels.node.engine", "channels.encoding",
            "channels.store.records", "channels.node.node",
            "channels.node.links", "channels.net.host", "channels.frontend.control_server",
-           "channels.frontend.control_client", "channels.logs", "channels.chain.devnet.service"]
+           "channels.frontend.control_client", "channels.logs", "channels.chain.devnet.service",
+           "channels.watchtower.constants", "channels.onion.replay", "channels.invoice.fields",
+           "channels.games.base"]
 UNITS = {"": 1, "KiB": 1024, "MiB": 1024 * 1024}
 
 
