@@ -212,12 +212,120 @@ async def _dev_register_stale(node: Node, p: Params) -> dict[str, Any]:
     return {**_channel_json(node, cid), "registered_version": int(stale.state.version)}
 
 
+@method("tower-add", "address")
+async def _tower_add(node: Node, p: Params) -> dict[str, Any]:
+    address = p.text("address")
+    return {"peer_id": await node.towers.add(address), "address": address}
+
+
+@method("tower-remove", "peer_id")
+async def _tower_remove(node: Node, p: Params) -> dict[str, Any]:
+    peer_id = p.text("peer_id")
+    if not node.towers.remove(peer_id):
+        raise InvalidParams(f"no tower {peer_id[:100]!r}; see tower list")
+    return {"peer_id": peer_id, "removed": True}
+
+
+@method("tower-list")
+async def _tower_list(node: Node, p: Params) -> dict[str, Any]:
+    return {"towers": node.towers.describe()}
+
+
 @method("move", "channel_id", "payload")
 async def _move(node: Node, p: Params) -> dict[str, Any]:
     """An app move; in a disputed channel the node forces it on the L1 (``progress``)."""
     cid = node.find_channel(p.text("channel_id"))
     work = node.move(cid, p.hexbytes("payload", max_size=MAX_MOVE))
     return await _settle_within(node, cid, work, "move", note=" (close --force, then move again, forces it on the L1)")
+
+
+# --- games: ``channels game ...`` over the game API (channels.games.api) ----------------------------
+
+GAME_MOVE_WAIT = 60.0  # seconds a game-move waits for the peer's countersignature
+
+
+def _game_json(game: Any) -> dict[str, Any]:
+    view: dict[str, Any] = game.view().as_json()
+    return {"game_id": view["channel_id"], **view}
+
+
+@method("game-new", "game", "peer_id", "stake", "peer_stake", "move_timeout", "challenge_duration")
+async def _game_new(node: Node, p: Params) -> dict[str, Any]:
+    """Open a game channel: both players stake (the peer's node funds its own stake if within its
+    ``auto_accept_funding``); returns once both deposits are on the L1, with the game's view."""
+    from ..games.api import DEFAULT_MOVE_TIMEOUT, game_app, open_game
+
+    name, peer_id = p.text("game"), p.text("peer_id")
+    game_app(node, name)  # an unknown game fails before the peer id or the stakes are looked at
+    if not _PEER_ID.match(peer_id):
+        raise InvalidParams(f"peer_id {peer_id[:100]!r} is not a peer id (base58, e.g. 12D3KooW...)")
+    stake = p.integer("stake", maximum=MAX_AMOUNT)
+    peer_stake = p.integer("peer_stake", stake, maximum=MAX_AMOUNT)
+    timeout = p.optional_integer("move_timeout")
+    game = await open_game(node, name, peer_id, stake, peer_stake=peer_stake,
+                           move_timeout=DEFAULT_MOVE_TIMEOUT if timeout is None else float(timeout),
+                           challenge_duration=p.optional_integer("challenge_duration"))
+    return _game_json(game)
+
+
+@method("game-list")
+async def _game_list(node: Node, p: Params) -> dict[str, Any]:
+    from ..games.api import Games
+
+    games = Games.of(node)
+    out = []
+    for ch in games.game_channels():
+        view = games.game(ch.channel_id).view()
+        out.append({"game_id": view.channel_id, "game": view.game, "peer_id": view.peer_id, "status": view.status,
+                    "turn": view.turn, "your_turn": view.your_turn, "you": view.you, "stake": view.stake,
+                    "winner": view.winner, "you_won": view.you_won, "phase": view.phase})
+    return {"games": out}
+
+
+@method("game-show", "game_id")
+async def _game_show(node: Node, p: Params) -> dict[str, Any]:
+    from ..games.api import Games
+
+    return _game_json(Games.of(node).game(p.text("game_id")))
+
+
+@method("game-move", "game_id", "move")
+async def _game_move(node: Node, p: Params) -> dict[str, Any]:
+    """A move as typed (``4``, ``rock``, ``roll``); an illegal one is refused naming the rule,
+    with nothing signed. In a disputed game the move is forced on the L1."""
+    from ..games.api import Games
+
+    game = Games.of(node).game(p.text("game_id"))
+    text = p.text("move")
+    with trio.move_on_after(GAME_MOVE_WAIT):
+        await game.move_text(text)
+        return _game_json(game)
+    timeout = Games.of(node).timeout(game.channel_id)
+    later = f"; if it stays silent the game goes to the L1 after {timeout:g} s" if timeout else ""
+    raise LocalProtocolError(f"the peer did not countersign the move within {GAME_MOVE_WAIT:g} s; it stays "
+                             f"queued{later}")
+
+
+@method("game-rematch", "game_id")
+async def _game_rematch(node: Node, p: Params) -> dict[str, Any]:
+    """A new game in the same channel once this one is over (no new deposit)."""
+    from ..games.api import Games
+
+    game = Games.of(node).game(p.text("game_id"))
+    with trio.fail_after(GAME_MOVE_WAIT):
+        await game.rematch()
+    return _game_json(game)
+
+
+def _start_games(node: Node) -> None:
+    """A node that plays games runs their referee (move timeouts, reveals) from the start, so a
+    restarted daemon resumes its games without waiting for a ``game`` command."""
+    from ..games import Game
+    from ..games.api import Games
+
+    engine = getattr(node, "engine", None)  # test doubles of a node have none
+    if engine is not None and any(isinstance(app, Game) for app in engine.env.apps):
+        Games.of(node)
 
 
 @method("pay-direct", "channel_id", "amount", "payment_id")
@@ -687,6 +795,7 @@ async def serve_rpc(node: Node, path: Path | str, *, task_status: Any = trio.TAS
     listener = trio.SocketListener(trio.socket.from_stdlib_socket(_bind(path)))
     try:
         async with listener, trio.open_nursery() as nursery:
+            _start_games(node)
             task_status.started()
             log.info("rpc listening on %s", path)
             await trio.serve_listeners(lambda stream: _serve_connection(node, stream), [listener],

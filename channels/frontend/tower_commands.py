@@ -41,6 +41,36 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
 
     _, cmds = command_group(sub, common, "tower", "a watchtower: guards the channels of nodes that go offline")
     add_daemon_commands(cmds, common)
+    add_client_commands(cmds, common)
+
+
+def add_client_commands(cmds: Any, common: argparse.ArgumentParser) -> None:
+    """``tower add``, ``tower remove``, ``tower list``: the towers a node (its --data-dir) uses."""
+    from .node_commands import _rpc_command
+
+    help_add = "hand every co-signed state of this node's channels to the tower at MULTIADDR (its tower.addr)"
+    p = cmds.add_parser("add", parents=[common], help=help_add, description=help_add)
+    p.add_argument("address", metavar="MULTIADDR", help="the tower's full multiaddr, ending in /p2p/PEER_ID")
+    p.set_defaults(func=_rpc_command("tower-add", lambda a: {"address": a.address},
+                                     lambda r: f"tower {r['peer_id']} added; it gets every new co-signed state"))
+    help_remove = "stop using a tower (it keeps what it has until those channels close)"
+    p = cmds.add_parser("remove", parents=[common], help=help_remove, description=help_remove)
+    p.add_argument("peer_id", metavar="PEER_ID", help="the tower's peer id (see tower list)")
+    p.set_defaults(func=_rpc_command("tower-remove", lambda a: {"peer_id": a.peer_id},
+                                     lambda r: f"tower {r['peer_id']} removed"))
+    help_list = "this node's towers: status, and the last version each acknowledged per channel"
+    p = cmds.add_parser("list", parents=[common], help=help_list, description=help_list)
+    p.set_defaults(func=_rpc_command("tower-list", None, _human_towers))
+
+
+def _human_towers(r: dict[str, Any]) -> str:
+    lines = []
+    for t in r["towers"]:
+        error = f" ({t['last_error']})" if t.get("last_error") else ""
+        lines.append(f"{t['peer_id']}  {t['status']}{error}  {len(t['channels'])} channels acknowledged, "
+                     f"{t['pending']} to send")
+        lines += [f"  {cid}  v{version}" for cid, version in t["channels"].items()]
+    return "\n".join(lines) or "no towers; add one with: channels tower add MULTIADDR"
 
 
 def add_daemon_commands(cmds: Any, common: argparse.ArgumentParser) -> None:

@@ -56,6 +56,7 @@ from .events import EventFeed, NodeEvent
 from .identity import init_digest, verify_init
 from .links import BROKE, REFUSED, UNREACHABLE, PeerLink, Transport
 from .stats import submission_kind
+from .towers import TowerClients
 
 log = logging.getLogger("channels.node")
 
@@ -200,6 +201,7 @@ class Node:
         self._l1_down: tuple[float, str] | None = None  # since (monotonic), last error
         self._peer_watch: set[str] = set()  # peers whose connection is watched for a peer_disconnected event
         self.dev: DevTools | None = DevTools() if config.dev else None  # ``--dev``: this node may cheat
+        self.towers = TowerClients(self)  # watchtowers that get every co-signed state (channels.node.towers)
         self._l1_logged = -math.inf
         self.stopped = trio.Event()
 
@@ -238,6 +240,7 @@ class Node:
                         node._queue_submit(ch, submission_from_bytes(blob), seq)
                 nursery.start_soon(node._watch_chain)
                 nursery.start_soon(node._tick)
+                node.towers.start(nursery)
                 for peer in sorted(set(node.engine.peer_of.values())):
                     if node._worth_redialling(peer):
                         node._link(peer)
@@ -817,6 +820,8 @@ class Node:
                         "peer %s: %s (%s)", peer, reject.reason, reject.action.value)
                 if reject.action is fx.RejectAction.DISCONNECT:
                     self._nursery.start_soon(self.transport.disconnect, peer)
+            if out.changed:
+                self.towers.changed()
             if self.dev is not None:
                 for cid in out.changed:
                     self.dev.remember(self.engine.channels[cid])

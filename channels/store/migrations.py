@@ -30,7 +30,7 @@ from ..errors import StorageError
 
 log = logging.getLogger("channels.store")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VERSION_KEY = "schema_version"
 # What a store of version 1 (0.1.0) has: a database that has ``meta`` but not the
 # rest is not a node store (the devnet's database, for one, has ``meta`` and ``channels``).
@@ -83,6 +83,18 @@ def _v4(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE payments ADD COLUMN created INTEGER NOT NULL DEFAULT 0")
 
 
+# Watchtowers the node hands its states to, and per tower and channel the newest version the
+# tower acknowledged with its signed receipt (channels.node.towers): what is still to send is
+# every channel whose latest co-signed version is above that, so nothing is lost to a restart.
+_V5 = """
+CREATE TABLE IF NOT EXISTS towers (
+    peer_id TEXT PRIMARY KEY, address TEXT NOT NULL, added INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tower_acks (
+    peer_id TEXT NOT NULL, channel_id BLOB NOT NULL, version INTEGER NOT NULL, receipt BLOB NOT NULL,
+    PRIMARY KEY (peer_id, channel_id));
+"""
+
+
 @attrs.frozen
 class Step:
     """Migrates a database at version ``to - 1`` to version ``to``."""
@@ -106,6 +118,7 @@ STEPS: tuple[Step, ...] = (
     Step(2, "quarantine table; payment amounts as decimal BLOBs", _script(_V2)),
     Step(3, "the durable outbox: frames for peers, L1 submissions", _script(_V3)),
     Step(4, "the event log; payments get their creation time", _v4),
+    Step(5, "watchtowers and their receipts", _script(_V5)),
 )
 assert [s.to for s in STEPS] == list(range(1, SCHEMA_VERSION + 1)), "one step per version, in order"
 

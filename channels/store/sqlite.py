@@ -197,6 +197,27 @@ class Store:
     def l1_done(self, seqs: list[int]) -> None:
         self._db.executemany("DELETE FROM l1_outbox WHERE seq = ?", [(seq,) for seq in seqs])
 
+    # -- watchtowers (channels.node.towers)
+    def add_tower(self, peer_id: str, address: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO towers VALUES (?, ?, ?)", (peer_id, address, int(time.time())))
+
+    def remove_tower(self, peer_id: str) -> bool:
+        self._db.execute("DELETE FROM tower_acks WHERE peer_id = ?", (peer_id,))
+        return self._db.execute("DELETE FROM towers WHERE peer_id = ?", (peer_id,)).rowcount > 0
+
+    def towers(self) -> dict[str, str]:
+        """``{peer_id: multiaddr}`` of the configured towers."""
+        return {p: a for p, a in self._db.execute("SELECT peer_id, address FROM towers ORDER BY added, peer_id")}
+
+    def tower_acked(self, peer_id: str) -> dict[bytes, int]:
+        """``{channel_id: version}`` a tower acknowledged."""
+        rows = self._db.execute("SELECT channel_id, version FROM tower_acks WHERE peer_id = ?", (peer_id,))
+        return {bytes(cid): v for cid, v in rows}
+
+    def set_tower_ack(self, peer_id: str, channel_id: bytes, version: int, receipt: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO tower_acks VALUES (?, ?, ?, ?)",
+                         (peer_id, channel_id, version, receipt))
+
     # -- payments
     def record_payment(self, payment_id: bytes, channel_id: bytes, direction: str, asset: str, amount: int,
                        status: str, detail: str = "") -> None:
