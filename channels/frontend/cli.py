@@ -99,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .devnet_commands import add_commands as add_devnet
     from .invoice_commands import add_commands as add_invoice
     from .node_commands import add_commands as add_node
+    from .route_commands import add_commands as add_route
     from .tower_commands import add_commands as add_tower
 
-    for add in (add_demo, add_devnet, add_node, add_invoice, add_tower):
+    for add in (add_demo, add_devnet, add_node, add_invoice, add_tower, add_route):
         add(sub, common)
     return parser
 
