@@ -3,7 +3,10 @@
 A node and the L1 it uses must judge moves by the same rules (a forced move the node signs
 must be one the adjudicator accepts), so ``node start`` and ``devnet start`` both take
 ``--apps``. The attribute may be an ``App`` instance, an ``App`` class (built with no
-arguments), an ``AppRegistry``, or a list of apps; the payment app is always included.
+arguments), an ``AppRegistry``, or a list of apps. The payment app and the built-in games
+(``channels.games.GAME_APPS``: tic-tac-toe, rock-paper-scissors, dice, last one standing) are
+always included, so nodes and the devnet play them without ``--apps``; a library user's
+``Node.open`` plays payments only unless handed ``apps=GAME_APPS``.
 Importing runs the module's code: name only modules you trust.
 """
 
@@ -28,7 +31,9 @@ def check_app_spec(spec: Any) -> str:
 
 
 def load_apps(specs: Sequence[str]) -> AppRegistry:
-    """The registry of the payment app plus every app ``specs`` name."""
+    """The registry of the payment app and the built-in games, plus every app ``specs`` name."""
+    from .games import GAME_APPS  # here: config checks import this module and need no game rules
+
     apps: list[App] = []
     for spec in specs:
         module_name, _, attribute = check_app_spec(spec).partition(":")
@@ -40,9 +45,10 @@ def load_apps(specs: Sequence[str]) -> AppRegistry:
             found = getattr(module, attribute)
         except AttributeError:
             raise ConfigError(f"module {module_name} has no {attribute} (app {spec})") from None
-        apps.extend(_apps_of(found, spec))
+        apps.extend(app for app in _apps_of(found, spec)  # a built-in named again is no conflict
+                    if app.app_id not in GAME_APPS or type(GAME_APPS.get(app.app_id)) is not type(app))
     try:
-        return DEFAULT_APPS.with_apps(*apps)
+        return GAME_APPS.with_apps(*apps)
     except ChannelsError as exc:  # two apps under one id
         raise ConfigError(f"apps {', '.join(specs)}: {exc}") from None
 

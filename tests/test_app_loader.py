@@ -18,8 +18,14 @@ def test_an_app_is_loaded_from_any_usual_shape(spec: str) -> None:
     assert isinstance(registry.get("race-to-ten"), RaceToTen)
 
 
-def test_no_apps_is_payments_only() -> None:
-    assert [app.app_id for app in load_apps([])] == [app.app_id for app in DEFAULT_APPS] == ["payment"]
+def test_no_apps_is_payments_and_the_built_in_games() -> None:
+    from channels.games import GAME_APPS
+
+    assert [app.app_id for app in load_apps([])] == [app.app_id for app in GAME_APPS]
+    assert [app.app_id for app in DEFAULT_APPS] == ["payment"]  # the library's Node.open default
+    assert {"payment", "tictactoe", "rps", "dice", "last-one-standing"} <= {app.app_id for app in load_apps([])}
+    assert [app.app_id for app in load_apps(["channels.games:GAME_APPS", "channels.games:TicTacToe"])] == [
+        app.app_id for app in GAME_APPS]  # naming a built-in again is no conflict
 
 
 @pytest.mark.parametrize(("spec", "message"), [

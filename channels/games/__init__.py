@@ -20,3 +20,25 @@ GAMES: tuple[Game[Any], ...] = (TicTacToe(), RockPaperScissors(), Dice(), LastOn
 GAME_APPS = DEFAULT_APPS.with_apps(*GAMES)
 
 __all__ = ["GAMES", "GAME_APPS", "Dice", "Game", "LastOneStanding", "RockPaperScissors", "Table", "TicTacToe"]
+
+# The game API (channels.games.api): open, join and play games without seeing signatures.
+from .api import (  # noqa: E402 - after GAME_APPS, which the API's node thread plays by default
+    DEFAULT_MOVE_TIMEOUT,
+    DisputeResolved,
+    DisputeStarted,
+    GameChannel,
+    GameEvent,
+    GameHandle,
+    GameOver,
+    GameView,
+    NodeThread,
+    OpponentMoved,
+    RematchStarted,
+    UnknownGame,
+    join,
+    open_game,
+)
+
+__all__ += ["DEFAULT_MOVE_TIMEOUT", "DisputeResolved", "DisputeStarted", "GameChannel", "GameEvent", "GameHandle",
+            "GameOver", "GameView", "NodeThread", "OpponentMoved", "RematchStarted", "UnknownGame", "join",
+            "open_game"]

@@ -36,6 +36,12 @@ from ..encoding import decode, encode
 from ..errors import DecodeError, InvalidTransition
 
 MAX_MOVE_BYTES = 128  # a move of every built-in game fits (the core allows 4 KiB per move)
+# The rematch move: once a game is over, either player may reset the game data to a new game
+# in the same channel (the allocation is kept; the next stake is fixed at its first move).
+# Co-signed only: the adjudicator refuses it (no move follows a finished game on chain), so
+# nobody is forced into a new game.
+NEW_GAME = "new-game"
+NEW_GAME_PAYLOAD = encode(NEW_GAME)
 
 D = TypeVar("D")
 
@@ -145,6 +151,8 @@ class Game(TurnBasedApp, Generic[D]):
         stake, data = self.load(params, state)
         turn = self.whose_turn(table, data)
         if turn is None:
+            if payload == NEW_GAME_PAYLOAD:  # a rematch: see NEW_GAME
+                return attrs.evolve(state, app_data=self.dump(None, self.new_data(table)))
             raise InvalidTransition("the game is over")
         if mover != turn:
             raise InvalidTransition(f"not your turn: player {turn} is to move")

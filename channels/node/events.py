@@ -13,7 +13,8 @@ kind                   when, and what it carries besides its kind
 ``channel_opened``     both deposits are on the L1: payments may flow
 ``channel_updated``    a new state is signed by both (a payment, a lock, a move)
 ``channel_closing``    a final state is signed by both, or the L1 concluded the channel
-``channel_disputed``   a state is registered on the L1 (``deadline``; ``ours``: it is our latest)
+``channel_disputed``   a state is registered on the L1, or a move forced on it (``deadline``;
+                       ``ours``: nothing to refute)
 ``channel_settled``    funds are back in the L1 accounts (``reason``: why it never opened, if so)
 ``payment_sent``       our payment is in a state signed by both (``payment_id``, ``amount``, ...)
 ``payment_received``   the peer paid us
@@ -255,6 +256,8 @@ def channel_events(before: Channel | None, after: Channel, peer_id: str,
     disputes = [e for e in effects if isinstance(e, fx.NotifyDisputed)]
     for d in disputes:
         out.append(ChannelDisputed(**base, deadline=d.deadline, ours=d.ours))
+    for m in (e for e in effects if isinstance(e, fx.NotifyProgressed)):  # a move forced on chain: a new
+        out.append(ChannelDisputed(**base, deadline=m.deadline, ours=True))  # deadline, nothing to refute
     if entered is Phase.DISPUTED and not disputes:  # we registered; the L1 has not shown it yet
         out.append(ChannelDisputed(**base, deadline=after.deadline, ours=True))
     if entered is Phase.SETTLED:
