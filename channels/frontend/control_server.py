@@ -321,10 +321,11 @@ def _start_games(node: Node) -> None:
     """A node that plays games runs their referee (move timeouts, reveals) from the start, so a
     restarted daemon resumes its games without waiting for a ``game`` command."""
     from ..games import Game
-    from ..games.api import Games
 
     engine = getattr(node, "engine", None)  # test doubles of a node have none
     if engine is not None and any(isinstance(app, Game) for app in engine.env.apps):
+        from ..games.api import Games
+
         Games.of(node)
 
 

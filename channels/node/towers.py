@@ -23,6 +23,7 @@ from ..core.channel import Channel, Phase
 from ..errors import ChannelsError, ConfigError
 
 if TYPE_CHECKING:
+    from ..watchtower.appointment import Appointment
     from .node import Node
 
 log = logging.getLogger("channels.node.towers")
@@ -41,6 +42,11 @@ class TowerState:
     last_error: str = ""
     retry_in: float = 0.0
     wake: trio.Event = attrs.Factory(trio.Event)
+    # Digest of the last acknowledged appointment of each channel that carried preimages: a
+    # secret learned after its state was signed (a fulfillment the peer has not countersigned)
+    # is sent again at the same version (proto/07-watchtower.md section 4). In memory: after a
+    # restart such channels are resent once, which the tower answers with a receipt.
+    sent: dict[bytes, bytes] = attrs.Factory(dict)
 
 
 class TowerClients:
@@ -92,7 +98,7 @@ class TowerClients:
         for peer_id, address in self.node.store.towers().items():
             state = self.towers.get(peer_id) or TowerState(address)
             acked = self.node.store.tower_acked(peer_id)
-            pending = [ch for ch in self._watched() if acked.get(ch.channel_id, -1) < ch.version]
+            pending = [ch for ch in self._watched() if self._due(ch, acked, state) is not None]
             out.append({"peer_id": peer_id, "address": address, "status": state.status,
                         "last_error": state.last_error or None,
                         "channels": {cid.hex(): v for cid, v in sorted(acked.items())},
@@ -111,8 +117,23 @@ class TowerClients:
         return [ch for ch in self.node.engine.channels.values()
                 if ch.phase in WATCHED and ch.latest.is_fully_signed]
 
+    @staticmethod
+    def _due(ch: Channel, acked: dict[bytes, int], state: TowerState) -> Appointment | None:
+        """The appointment this tower still needs for ``ch``: a newer co-signed version, or
+        the acknowledged one with preimages the tower has not acknowledged yet."""
+        from ..watchtower.client import appointment_of
+
+        version = acked.get(ch.channel_id, -1)
+        if version > ch.version or (version == ch.version and not ch.preimages):
+            return None
+        appointment = appointment_of(ch)
+        if version == ch.version and (not appointment.preimages
+                                      or state.sent.get(ch.channel_id) == appointment.digest()):
+            return None
+        return appointment
+
     async def _run(self, peer_id: str, state: TowerState, scope: trio.CancelScope) -> None:
-        from ..watchtower.client import appointment_of, open_tower_client
+        from ..watchtower.client import open_tower_client
         from ..watchtower.errors import NonMonotonic, TowerUnavailable
 
         delay = RETRY_FIRST
@@ -126,15 +147,18 @@ class TowerClients:
                             state.wake = trio.Event()
                             acked = self.node.store.tower_acked(peer_id)
                             for ch in self._watched():
-                                if acked.get(ch.channel_id, -1) >= ch.version:
+                                appointment = self._due(ch, acked, state)
+                                if appointment is None:
                                     continue
                                 try:
-                                    receipt = await client.send(appointment_of(ch))
+                                    receipt = await client.send(appointment)
                                 except NonMonotonic:
                                     continue  # the peer gave it a newer one: it is covered
                                 with self.node.store.transaction():
                                     self.node.store.set_tower_ack(peer_id, ch.channel_id, receipt.version,
                                                                   encoding.encode(receipt.to_fields()))
+                                if appointment.preimages:
+                                    state.sent[ch.channel_id] = appointment.digest()
                             await state.wake.wait()
                 except ChannelsError as exc:
                     state.status = "unreachable" if isinstance(exc, TowerUnavailable) else "refused"
