@@ -192,3 +192,36 @@ async def test_tower_stop_and_status_from_the_cli(tmp_path: Path) -> None:
                 assert again.returncode == 1 and again.stderr.strip().startswith("error: no tower is running")
             finally:
                 tower.stop()
+
+
+async def test_a_tower_process_refuses_bad_appointments_and_keeps_serving(tmp_path: Path) -> None:
+    """Wrong domain, too large, half-signed, replayed-older and garbage, against a tower daemon
+    process: each refused with its typed error, nothing stored, and an honest client still served."""
+    from channels.watchtower.appointment import MAX_APPOINTMENT_BYTES
+    from channels.watchtower.errors import WrongDomain
+    from tests.watchtower.helpers import appointment, channel
+
+    with trio.fail_after(120):
+        async with devnet(tmp_path) as (addr, _ledger):
+            tower = TowerProc(tmp_path / "tower", addr)
+            try:
+                tower_addr = await tower.start_and_wait()
+                good = appointment(channel(b"good"), 3)
+                async with open_host(identity_seed=os.urandom(32), listen=[]) as host, \
+                        open_tower_client(host, tower_addr) as client:
+                    with pytest.raises(WrongDomain):  # a channel of another chain: a tower can't act for it
+                        await client.send(appointment(channel(b"other", chain_id=7), 1))
+                    with pytest.raises(MalformedAppointment, match="app data longer"):  # past the state's bound
+                        await client.send(appointment(channel(b"big"), 1, app_data=bytes(MAX_APPOINTMENT_BYTES)))
+                    with pytest.raises(Unsigned):
+                        await client.send(Appointment(params=good.params, signed=good.signed.with_signature(0, b"")))
+                    with pytest.raises(MalformedAppointment):
+                        decode_response(await client._rpc.call(os.urandom(64)))
+                    assert tower.status()["appointments"] == 0, "a refused appointment was stored"
+                    assert (await client.send(good)).version == 3  # the same connection is still served
+                    with pytest.raises(NonMonotonic):
+                        await client.send(appointment(channel(b"good"), 2))
+                status = tower.status()
+                assert (status["appointments"], status["clients"], status["running"]) == (1, 1, True)
+            finally:
+                tower.stop()
