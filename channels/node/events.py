@@ -308,8 +308,11 @@ class EventLog:
         """Append ``events`` and trim (inside the caller's transaction); what to pass to
         ``committed`` once the transaction commits."""
         last, count = self.last, self._count
-        for data in events:
-            last = self._store.append_event(now, data.kind.value, encode_body(data))
+        # One statement for the step's events, cursors given in order after the newest ever
+        # given (``last`` is that: trims never lower it).
+        self._store.append_events([(last + i, now, data.kind.value, encode_body(data))
+                                   for i, data in enumerate(events, start=1)])
+        last += len(events)
         count += len(events)
         if count > self.max_events + self.max_events // 8:  # trimmed in batches: a delete per step costs
             count -= self._store.trim_events(self.max_events)

@@ -246,13 +246,10 @@ class Store:
         return totals
 
     # -- the event log (``channels.node.events``)
-    def append_event(self, time: int, kind: str, body: bytes) -> int:
-        """Add one event (inside the step's transaction); its cursor. Cursors only grow,
-        across restarts too (AUTOINCREMENT never reuses one, even after a trim)."""
-        cursor = self._db.execute("INSERT INTO events (time, kind, body) VALUES (?, ?, ?)",
-                                  (time, kind, body)).lastrowid
-        assert cursor is not None
-        return cursor
+    def append_events(self, rows: list[tuple[int, int, str, bytes]]) -> None:
+        """Add ``(cursor, time, kind, body)`` rows in one statement (inside the step's transaction);
+        the caller numbers them after the newest cursor ever given."""
+        self._db.executemany("INSERT INTO events (cursor, time, kind, body) VALUES (?, ?, ?, ?)", rows)
 
     def events_after(self, cursor: int, *, limit: int) -> list[tuple[int, int, str, bytes]]:
         """``(cursor, time, kind, body)`` of the oldest ``limit`` events after ``cursor``, in order."""
