@@ -31,3 +31,33 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def lock_held(data_dir: Path, lock_name: str) -> bool:
+    """Whether a live process holds ``data_dir/lock_name`` (a dead one holds nothing: the
+    kernel drops its locks), so a stale pid or addr file is never trusted on its own."""
+    try:
+        fd = os.open(data_dir / lock_name, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise ConfigError(f"cannot read {data_dir / lock_name}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def pid_file(path: Path) -> Iterator[None]:
+    """Publish our pid for the block (written right after the lock is taken, removed on exit)."""
+    write_atomic(path, f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)

@@ -7,6 +7,28 @@ Every error a user can see says what happened and what to do. The split between
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=Exception)
+
+
+def sole_error(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
+    """The one error of ``kind`` a group wraps, however nested (nurseries add layers; a
+    cancellation beside it is not an error), so the caller can raise it as itself and a user
+    sees one line instead of a tree. None when there are several, or none of ``kind``."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for exc in g.exceptions:
+            if isinstance(exc, BaseExceptionGroup):
+                walk(exc)
+            else:
+                leaves.append(exc)
+
+    walk(group)
+    errors = [e for e in leaves if isinstance(e, Exception)]
+    return errors[0] if len(errors) == 1 and isinstance(errors[0], kind) else None
+
 
 class ChannelsError(Exception):
     """Root of every error this package raises on purpose."""

@@ -17,7 +17,6 @@ the lock is released: by then the daemon has closed its listener and its ledger.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import logging
 import os
 import signal
@@ -30,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..chain.devnet.constants import ADDR_FILE, DEFAULT_CHAIN_ID, LOCK_FILE, PID_FILE
 from ..core.ids import NATIVE, Address, AssetId
-from ..errors import ChannelsError, ConfigError
+from ..datadir import lock_held
+from ..errors import ChannelsError, ConfigError, sole_error
 from .cli import amount, emit
 from .formatting import format_amount, format_amounts, format_fields, format_time
 from .node_commands import _one_line, default_home
@@ -162,19 +162,11 @@ def _start(args: argparse.Namespace) -> int:
     try:
         trio.run(run)
     except BaseExceptionGroup as group:  # the nurseries wrap a start-up error (port taken, dir in use)
-        leaf = _sole_error(group)
+        leaf = sole_error(group, ChannelsError)
         if leaf is None:
             raise
         raise leaf from None
     return 0
-
-
-def _sole_error(group: BaseExceptionGroup[BaseException]) -> ChannelsError | None:
-    """The one ``ChannelsError`` a group wraps (nested nurseries add layers): one ``error:`` line."""
-    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
-        group = group.exceptions[0]
-    leaf = group.exceptions[0] if len(group.exceptions) == 1 else None
-    return leaf if isinstance(leaf, ChannelsError) else None
 
 
 def _setup_logging(log_format: str = "text") -> None:
@@ -311,28 +303,9 @@ def parse_account(text: str) -> Address:
 # --- stop ----------------------------------------------------------------------------------------
 
 
-def _lock_held(data_dir: Path) -> bool:
-    """Whether a live process holds the data dir's ``devnet.lock`` (a dead one holds nothing)."""
-    try:
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError as exc:
-        raise ConfigError(f"cannot read {data_dir / LOCK_FILE}: {exc.strerror or exc}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
 def _daemon_pid(data_dir: Path) -> int:
     """The pid of the daemon running on ``data_dir``; ``DevnetNotRunning`` if none does."""
-    if not _lock_held(data_dir):  # a pid file left by a killed daemon may name another process now
+    if not lock_held(data_dir, LOCK_FILE):  # a pid file left by a killed daemon may name another process now
         raise DevnetNotRunning(f"no devnet is running in {data_dir}")
     try:
         return int((data_dir / PID_FILE).read_text().strip())
@@ -351,7 +324,7 @@ def _stop(args: argparse.Namespace) -> int:
     except PermissionError:
         raise ConfigError(f"the devnet in {data_dir} runs as pid {pid}, which we may not signal") from None
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _lock_held(data_dir):  # polled: a process that is not our child cannot be waited for
+    while lock_held(data_dir, LOCK_FILE):  # polled: a process that is not our child cannot be waited for
         if time.monotonic() > deadline:
             raise ConfigError(f"the devnet in {data_dir} (pid {pid}) did not stop within {STOP_TIMEOUT:g} s")
         time.sleep(0.05)

@@ -26,7 +26,7 @@ import trio
 from ..app_loader import load_apps
 from ..chain.base import Ledger
 from ..datadir import lock_data_dir, write_atomic
-from ..errors import ChannelsError, ConfigError
+from ..errors import ChannelsError, ConfigError, sole_error
 from ..logs import LOG_FORMATS, RateLimitFilter, RotatingFile, make_formatter
 from ..node import Node
 from ..node.config import NodeConfig
@@ -100,7 +100,7 @@ async def run_node_daemon(config: NodeConfig, *, open_ledger: OpenLedger,
             claim_socket_path(config.rpc_path)  # fail before touching the store
             await _run(config, config.devnet, open_ledger, on_ready)
     except BaseExceptionGroup as group:
-        leaf = _sole_error(group)
+        leaf = sole_error(group, ChannelsError)
         if leaf is None:
             raise
         raise leaf from None
@@ -144,19 +144,3 @@ async def _watch_signals(signals: AsyncIterator[int], scope: trio.CancelScope) -
         return
 
 
-def _sole_error(group: BaseExceptionGroup[BaseException]) -> ChannelsError | None:
-    """The one ``ChannelsError`` a group wraps (nested nurseries add layers)."""
-    leaves: list[BaseException] = []
-
-    def walk(g: BaseExceptionGroup[BaseException]) -> None:
-        for exc in g.exceptions:
-            if isinstance(exc, BaseExceptionGroup):
-                walk(exc)
-            else:
-                leaves.append(exc)
-
-    walk(group)
-    errors = [e for e in leaves if not isinstance(e, trio.Cancelled)]
-    if len(errors) == 1 and isinstance(errors[0], ChannelsError):
-        return errors[0]
-    return None

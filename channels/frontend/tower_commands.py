@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..errors import ChannelsError, ConfigError
+from ..errors import ChannelsError, ConfigError, sole_error
 from .cli import emit
 from .formatting import format_fields
 from .node_commands import default_home
@@ -160,27 +160,22 @@ def _start(args: argparse.Namespace) -> int:
     try:
         trio.run(run)
     except BaseExceptionGroup as group:  # the nurseries wrap a start-up error (port taken, dir in use)
-        leaf = _sole_error(group)
+        leaf = sole_error(group, ChannelsError)
         if leaf is None:
             raise
         raise leaf from None
     return 0
 
 
-def _sole_error(group: BaseExceptionGroup[BaseException]) -> ChannelsError | None:
-    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
-        group = group.exceptions[0]
-    leaf = group.exceptions[0] if len(group.exceptions) == 1 else None
-    return leaf if isinstance(leaf, ChannelsError) else None
-
-
 def _stop(args: argparse.Namespace) -> int:
-    from ..watchtower.status import daemon_pid, lock_held
+    from ..datadir import lock_held
+    from ..watchtower.constants import LOCK_FILE
+    from ..watchtower.status import daemon_pid
 
     data_dir = _data_dir(args)
     pid = daemon_pid(data_dir)
     if pid is None:
-        if lock_held(data_dir):
+        if lock_held(data_dir, LOCK_FILE):
             raise TowerNotRunning(f"the tower in {data_dir} wrote no readable tower.pid (still starting?); "
                                   "stop it with Ctrl-C or kill")
         raise TowerNotRunning(f"no tower is running in {data_dir}")
@@ -191,7 +186,7 @@ def _stop(args: argparse.Namespace) -> int:
     except PermissionError:
         raise ConfigError(f"the tower in {data_dir} runs as pid {pid}, which we may not signal") from None
     deadline = time.monotonic() + STOP_TIMEOUT
-    while lock_held(data_dir):  # polled: a process that is not our child cannot be waited for
+    while lock_held(data_dir, LOCK_FILE):  # polled: a process that is not our child cannot be waited for
         if time.monotonic() > deadline:
             raise ConfigError(f"the tower in {data_dir} (pid {pid}) did not stop within {STOP_TIMEOUT:g} s")
         time.sleep(0.05)

@@ -31,7 +31,6 @@ import attrs
 import trio
 
 from ..chain.base import AlreadyWithdrawn, Ledger
-from ..chain.devnet.client import _sole_error
 from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 from ..core import effects as fx
 from ..core import inputs as ins
@@ -41,7 +40,7 @@ from ..core.messages import ChannelAccept, ChannelDecline, ChannelProposal, Init
 from ..core.ops import Payment
 from ..core.state import Allocation, ChannelParams, SignedState, State
 from ..encoding import MAX_FRAME, encode
-from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError
+from ..errors import ChannelsError, DecodeError, LedgerError, LocalProtocolError, sole_error
 from ..net import Host, Stream, open_host
 from ..node.identity import init_digest
 from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
@@ -543,7 +542,7 @@ async def open_hostile_peer(*, ledger: Ledger, listen: str | None = "/ip4/127.0.
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # The nurseries wrap the caller's own error (a failed assertion): hand it back as itself.
-        leaf = _sole_error(group)
+        leaf = sole_error(group, Exception)
         if leaf is None:
             raise
         raise leaf from None
@@ -568,7 +567,7 @@ async def open_hostile_peers(count: int, *, ledger: Ledger, **kwargs: Any) -> As
             finally:
                 done.set()
     except BaseExceptionGroup as group:
-        leaf = _sole_error(group)
+        leaf = sole_error(group, Exception)
         if leaf is None:
             raise
         raise leaf from None

@@ -22,7 +22,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from ..core.channel import Channel
 from ..core.state import SignedState
 from ..crypto import sha256
-from ..errors import DecodeError
+from ..errors import DecodeError, sole_error
 from ..net import Host, NetError
 from ..net.request_response import RpcClient, open_rpc_client
 from .appointment import ENCRYPTED, NONCE_LEN, PLAIN, Appointment, EncryptedAppointment, Receipt, encrypt
@@ -134,18 +134,10 @@ async def open_tower_client(host: Host, tower: str, *, timeout: float = DEFAULT_
                 raise TowerUnavailable(f"cannot reach the tower at {tower}: {exc}") from None
             yield TowerClient(rpc, timeout=timeout)
     except BaseExceptionGroup as group:
-        leaf = _sole_error(group)
+        leaf = sole_error(group, Exception)
         if leaf is None:
             raise
         raise leaf from None
-
-
-def _sole_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
-        group = group.exceptions[0]
-    if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-        return group.exceptions[0]
-    return None
 
 
 async def send_appointment(host: Host, tower: str, appointment: Appointment, *,

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ from ..chain.base import ChainEvent, ChannelOnChain, Ledger, Signer
 from ..chain.devnet.scheme import ADJUDICATOR, DevnetKey, DevnetScheme
 from ..core.ids import ChannelId
 from ..crypto import SigningKey
-from ..datadir import lock_data_dir, write_atomic
+from ..datadir import lock_data_dir, pid_file, write_atomic
 from ..errors import ChannelsError, ConfigError, LedgerError, StorageError
 from ..keyfile import L1_ACCOUNT, LIBP2P_IDENTITY, load_or_create_key
 from .appointment import Appointment, EncryptedAppointment
@@ -315,15 +313,6 @@ def view_events(cid: ChannelId, view: ChannelOnChain, cursor: int) -> list[Chain
 # --- the daemon ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _pid_file(path: Path) -> Iterator[None]:
-    write_atomic(path, f"{os.getpid()}\n")
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-
-
 def _busy(data_dir: Path) -> str:
     try:
         address = (data_dir / ADDR_FILE).read_text().strip()
@@ -361,7 +350,7 @@ async def serve_tower(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tcp
 
     data_dir = Path(data_dir).expanduser()
     data_dir.mkdir(parents=True, exist_ok=True)
-    with lock_data_dir(data_dir, LOCK_FILE, _busy(data_dir)), _pid_file(data_dir / PID_FILE):
+    with lock_data_dir(data_dir, LOCK_FILE, _busy(data_dir)), pid_file(data_dir / PID_FILE):
         identity = load_or_create_key(data_dir / IDENTITY_FILE, use=LIBP2P_IDENTITY)
         l1_key = DevnetKey(load_or_create_key(data_dir / L1_KEY_FILE, use=L1_ACCOUNT))
         store = TowerStore(data_dir / DB_FILE)

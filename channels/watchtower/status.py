@@ -7,40 +7,20 @@ status works whether the tower runs or not, and never imports libp2p, trio or py
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ..datadir import lock_held
 from ..errors import ConfigError, DecodeError
 from .constants import ADDR_FILE, DB_FILE, IDENTITY_FILE, L1_KEY_FILE, LOCK_FILE, PID_FILE
 from .peerid import peer_id_of
 
 
-def lock_held(data_dir: Path) -> bool:
-    """Whether a live process holds the data dir's ``tower.lock`` (a dead one holds nothing)."""
-    try:
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError as exc:
-        raise ConfigError(f"cannot read {data_dir / LOCK_FILE}: {exc.strerror or exc}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
 def daemon_pid(data_dir: Path) -> int | None:
     """The running tower's pid, or None (no tower runs, or it is still starting)."""
-    if not lock_held(data_dir):
+    if not lock_held(data_dir, LOCK_FILE):
         return None
     try:
         return int((data_dir / PID_FILE).read_text().strip())
@@ -61,7 +41,7 @@ def read_status(data_dir: Path) -> dict[str, Any]:
     if not db.is_file():
         raise ConfigError(f"no tower in {data_dir} ({DB_FILE} is missing); start one with "
                           f"`channels tower start --data-dir {data_dir} --devnet MULTIADDR`")
-    running = lock_held(data_dir)
+    running = lock_held(data_dir, LOCK_FILE)
     key = _public_key(data_dir / IDENTITY_FILE)
     l1 = _public_key(data_dir / L1_KEY_FILE)
     try:

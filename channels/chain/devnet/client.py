@@ -27,7 +27,7 @@ import trio
 from ...chain.base import BadNonce, ChainEvent, ChannelOnChain, LedgerUnavailable, Malformed, Signer, TooLarge
 from ...core.ids import NATIVE, Address, AssetId, ChannelId
 from ...core.state import amount_field
-from ...errors import LedgerError
+from ...errors import LedgerError, sole_error
 from ...net import Host, NetError, RpcRemoteError, open_host
 from ...net.request_response import RpcClient, open_rpc_client, open_subscription
 from . import codec as rc
@@ -338,18 +338,10 @@ async def open_remote_devnet(address: str, *, host: Host | None = None,
     except BaseExceptionGroup as group:
         # The nurseries wrap the caller's own error: hand back a lone error as itself,
         # so ``except StaleVersion`` around the block works.
-        leaf = _sole_error(group)
+        leaf = sole_error(group, Exception)
         if leaf is None:
             raise
         raise leaf from None
-
-
-def _sole_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
-        group = group.exceptions[0]
-    if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-        return group.exceptions[0]
-    return None
 
 
 @asynccontextmanager

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-from collections.abc import Callable, Iterator
-from contextlib import aclosing, contextmanager
+from collections.abc import Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ import trio
 from ...chain.base import ChainEvent, Malformed
 from ...core.app import DEFAULT_APPS, AppRegistry
 from ...core.state import amount_field
-from ...datadir import lock_data_dir, write_atomic
+from ...datadir import lock_data_dir, pid_file, write_atomic
 from ...errors import ChannelsError, ConfigError, LedgerError
 from ...keyfile import LIBP2P_IDENTITY, load_or_create_key
 from ...net import open_host
@@ -290,16 +289,6 @@ def _internal(exc: Exception) -> LedgerError:
     return err
 
 
-@contextmanager
-def _pid_file(path: Path) -> Iterator[None]:
-    """Publish our pid for the block (written right after the lock is taken, removed on exit)."""
-    write_atomic(path, f"{os.getpid()}\n")
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-
-
 def identity_seed(data_dir: Path) -> bytes:
     """The daemon's libp2p identity, created once (mode 0600) so its peer id never changes."""
     return load_or_create_key(data_dir / IDENTITY_FILE, use=LIBP2P_IDENTITY).seed
@@ -316,7 +305,7 @@ async def serve_devnet(data_dir: str | Path, *, listen: str = "/ip4/127.0.0.1/tc
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     addr_file = data_dir / ADDR_FILE
-    with lock_data_dir(data_dir, LOCK_FILE, _busy(data_dir, addr_file)), _pid_file(data_dir / PID_FILE):
+    with lock_data_dir(data_dir, LOCK_FILE, _busy(data_dir, addr_file)), pid_file(data_dir / PID_FILE):
         seed = identity_seed(data_dir)
         devnet: Devnet | None = None
         try:
