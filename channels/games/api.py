@@ -383,6 +383,7 @@ class Games:
         svc = _SERVICES.get(node)
         if svc is None:
             svc = _SERVICES[node] = cls(node)
+            node.on_commit.append(svc._on_commit)
             node._nursery.start_soon(svc._referee)  # ends with the node
         return svc
 
@@ -496,17 +497,18 @@ class Games:
 
     # -- the referee
 
+    def _on_commit(self, changed: list[ChannelId]) -> None:
+        """After every committed step: wake the referee only if a game channel changed (a
+        payment node must not pay for the referee on every update)."""
+        channels = self.node.engine.channels
+        if any(cid in channels and self.app(channels[cid]) is not None for cid in changed):
+            self._wake.set()
+
     async def _referee(self) -> None:
         while True:
-            changed, wake = self.node.engine.changed, self._wake
             next_check = self._check(trio.current_time())
             with trio.move_on_at(next_check):
-                async with trio.open_nursery() as nursery:
-                    async def first(event: trio.Event = changed) -> None:
-                        await event.wait()
-                        nursery.cancel_scope.cancel()
-                    nursery.start_soon(first)
-                    nursery.start_soon(first, wake)
+                await self._wake.wait()
             if self._wake.is_set():
                 self._wake = trio.Event()
 

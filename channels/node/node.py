@@ -202,6 +202,9 @@ class Node:
         self._peer_watch: set[str] = set()  # peers whose connection is watched for a peer_disconnected event
         self.dev: DevTools | None = DevTools() if config.dev else None  # ``--dev``: this node may cheat
         self.towers = TowerClients(self)  # watchtowers that get every co-signed state (channels.node.towers)
+        # Called with the ids of the channels each committed step changed (after the commit):
+        # services built on the node (the game referee) react without polling.
+        self.on_commit: list[Callable[[list[ChannelId]], None]] = []
         self._l1_logged = -math.inf
         self.stopped = trio.Event()
 
@@ -822,6 +825,8 @@ class Node:
                     self._nursery.start_soon(self.transport.disconnect, peer)
             if out.changed:
                 self.towers.changed()
+                for hook in self.on_commit:
+                    hook(out.changed)
             if self.dev is not None:
                 for cid in out.changed:
                     self.dev.remember(self.engine.channels[cid])
