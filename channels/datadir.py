@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,3 +63,19 @@ def pid_file(path: Path) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def stop_daemon(data_dir: Path, lock_name: str, pid: int, what: str, *, timeout: float = 30.0) -> None:
+    """SIGTERM the daemon ``pid`` of ``data_dir`` and wait until its lock is free (it has
+    exited and cleaned up); ``what`` names it in errors (``"the devnet"``)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # exited between the caller's check and the signal
+        pass
+    except PermissionError:
+        raise ConfigError(f"{what} in {data_dir} runs as pid {pid}, which we may not signal") from None
+    deadline = time.monotonic() + timeout
+    while lock_held(data_dir, lock_name):  # polled: a process that is not our child cannot be waited for
+        if time.monotonic() > deadline:
+            raise ConfigError(f"{what} in {data_dir} (pid {pid}) did not stop within {timeout:g} s")
+        time.sleep(0.05)

@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..chain.devnet.constants import ADDR_FILE, DEFAULT_CHAIN_ID, LOCK_FILE, PID_FILE
 from ..core.ids import NATIVE, Address, AssetId
-from ..datadir import lock_held
+from ..datadir import lock_held, stop_daemon
 from ..errors import ChannelsError, ConfigError, sole_error
 from .cli import amount, emit
 from .formatting import format_amount, format_amounts, format_fields, format_time
@@ -317,17 +316,7 @@ def _daemon_pid(data_dir: Path) -> int:
 def _stop(args: argparse.Namespace) -> int:
     data_dir = (_data_dir(args) or default_devnet_dir()).expanduser()
     pid = _daemon_pid(data_dir)
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:  # exited between the check and the signal
-        pass
-    except PermissionError:
-        raise ConfigError(f"the devnet in {data_dir} runs as pid {pid}, which we may not signal") from None
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while lock_held(data_dir, LOCK_FILE):  # polled: a process that is not our child cannot be waited for
-        if time.monotonic() > deadline:
-            raise ConfigError(f"the devnet in {data_dir} (pid {pid}) did not stop within {STOP_TIMEOUT:g} s")
-        time.sleep(0.05)
+    stop_daemon(data_dir, LOCK_FILE, pid, "the devnet", timeout=STOP_TIMEOUT)
     emit(args, {"data_dir": str(data_dir), "pid": pid, "stopped": True},
          lambda r: f"devnet in {r['data_dir']} stopped (pid {r['pid']})")
     return 0

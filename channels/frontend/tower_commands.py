@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -168,7 +167,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from ..datadir import lock_held
+    from ..datadir import lock_held, stop_daemon
     from ..watchtower.constants import LOCK_FILE
     from ..watchtower.status import daemon_pid
 
@@ -179,17 +178,7 @@ def _stop(args: argparse.Namespace) -> int:
             raise TowerNotRunning(f"the tower in {data_dir} wrote no readable tower.pid (still starting?); "
                                   "stop it with Ctrl-C or kill")
         raise TowerNotRunning(f"no tower is running in {data_dir}")
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        raise ConfigError(f"the tower in {data_dir} runs as pid {pid}, which we may not signal") from None
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while lock_held(data_dir, LOCK_FILE):  # polled: a process that is not our child cannot be waited for
-        if time.monotonic() > deadline:
-            raise ConfigError(f"the tower in {data_dir} (pid {pid}) did not stop within {STOP_TIMEOUT:g} s")
-        time.sleep(0.05)
+    stop_daemon(data_dir, LOCK_FILE, pid, "the tower", timeout=STOP_TIMEOUT)
     emit(args, {"data_dir": str(data_dir), "pid": pid, "stopped": True},
          lambda r: f"tower in {r['data_dir']} stopped (pid {r['pid']})")
     return 0
