@@ -250,6 +250,36 @@ async def test_a_stalling_opponent_loses_on_chain(tmp_path: Path, autojump_clock
         assert (after[0] - before[0], after[1] - before[1]) == (STAKE, -STAKE)
 
 
+async def test_forcing_moves_on_chain_costs_the_griefer_at_least_what_it_costs_the_victim(
+        tmp_path: Path, autojump_clock: MockClock) -> None:
+    """proto/06-games.md section 10: alice takes a game bob plays in good faith to the L1 and
+    forces her moves there; each costs her one transaction and bob at most one answer, and
+    opening the dispute is hers alone, so she always pays for more transactions than bob."""
+    async with players(tmp_path) as (dev, _net, alice, bob):
+        with trio.fail_after(120):
+            before = await l1(dev, alice, bob)
+            x, o = await start(alice, bob, "tictactoe", move_timeout=None)
+            await x.move(4)
+            await until(o, OpponentMoved)
+            sent = [await dev.nonce(alice.l1_address), await dev.nonce(bob.l1_address)]
+            await alice.close(x.channel_id, force=True, wait=False)  # the griefer opens a dispute
+            assert (await until(o, DisputeStarted))[-1].your_turn  # type: ignore[union-attr]
+            for bob_cell, alice_cell in ((0, 8), (2, 6)):
+                await o.move(bob_cell)  # bob answers on chain
+                await until(x, OpponentMoved)
+                await x.move(alice_cell)  # alice forces her next move on chain
+                await until(o, OpponentMoved)
+                griefer, victim = (await dev.nonce(alice.l1_address) - sent[0],
+                                   await dev.nonce(bob.l1_address) - sent[1])
+                assert griefer >= victim + 1, (griefer, victim)  # the dispute, then one move each
+            await o.move(1)  # X: 4, 8, 6; O: 0, 2, 1 -- bob completes the top row on chain and wins
+            await until(x, GameOver)
+            dev.advance_time(WINDOW + 1)
+            await alice.wait_phase(x.channel_id, Phase.SETTLED)
+            after = await l1(dev, alice, bob)
+        assert (after[0] - before[0], after[1] - before[1]) == (-STAKE, STAKE), "griefing did not pay off"
+
+
 async def on_chain(game: GameChannel) -> None:
     """Wait until the L1 holds the game's current state (our forced move confirmed)."""
     while True:
