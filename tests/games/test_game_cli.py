@@ -173,3 +173,33 @@ def test_two_cli_bots_play_a_game_to_its_end(tmp_path: Path) -> None:
         cli("--data-dir", str(a.data_dir), "close", gid)
         after = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
         assert {n: after[n] - before[n] for n in nodes} == {n: STAKE if n == winner else -STAKE for n in nodes}
+
+
+def test_two_cli_bots_roll_dice_between_processes(tmp_path: Path) -> None:
+    """Dice (commit-reveal of both seeds) played to its end by two `game bot` processes; the L1
+    pays what the final view says (a tie pays both their stakes back)."""
+    with game_network(tmp_path) as (devnet, nodes):
+        a, b = nodes["a"], nodes["b"]
+        before = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
+        gid, _ = start_game(devnet, a, b, "dice")
+        bots = [subprocess.Popen([*CLI, "--data-dir", str(node.data_dir), "game", "bot", gid, "--seed", str(i),
+                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                                 cwd=REPO) for i, node in enumerate((a, b))]
+        try:
+            outs = [bot.communicate(timeout=120) for bot in bots]
+        finally:
+            for bot in bots:
+                if bot.poll() is None:
+                    bot.kill()
+                    bot.communicate()
+        assert [bot.returncode for bot in bots] == [0, 0], outs
+        finals = [json.loads(out.strip().splitlines()[-1]) for out, _err in outs]
+        assert finals[0]["status"] == finals[1]["status"] and finals[0]["status"] in ("won", "drawn"), finals
+        cli("--data-dir", str(a.data_dir), "close", gid)
+        after = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
+        if finals[0]["status"] == "drawn":
+            assert after == before
+        else:
+            assert finals[0]["you_won"] != finals[1]["you_won"]
+            winner = "a" if finals[0]["you_won"] else "b"
+            assert {n: after[n] - before[n] for n in nodes} == {n: STAKE if n == winner else -STAKE for n in nodes}
