@@ -143,9 +143,11 @@ class TowerClients:
                     async with open_tower_client(self.node.transport, state.address,  # type: ignore[arg-type]
                                                  timeout=CONNECT_TIMEOUT) as client:
                         state.status, state.last_error, delay = "ok", "", RETRY_FIRST
+                        # Read once per connection, then kept current here (this task is the
+                        # only writer): no store read on every committed step.
+                        acked = self.node.store.tower_acked(peer_id)
                         while True:
                             state.wake = trio.Event()
-                            acked = self.node.store.tower_acked(peer_id)
                             for ch in self._watched():
                                 appointment = self._due(ch, acked, state)
                                 if appointment is None:
@@ -157,6 +159,7 @@ class TowerClients:
                                 with self.node.store.transaction():
                                     self.node.store.set_tower_ack(peer_id, ch.channel_id, receipt.version,
                                                                   encoding.encode(receipt.to_fields()))
+                                acked[ch.channel_id] = receipt.version
                                 if appointment.preimages:
                                     state.sent[ch.channel_id] = appointment.digest()
                             await state.wake.wait()

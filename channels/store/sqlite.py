@@ -44,7 +44,39 @@ def _amount_from_db(value: int | bytes) -> int:
     return value if isinstance(value, int) else int(bytes(value).decode())
 
 
-class Store:
+class Transactions:
+    """All-or-nothing blocks over ``self._db`` (autocommit mode), for every SQLite store of the
+    package: the node's and the watchtower's. ``durable`` commits with fsync (power-loss safe);
+    otherwise crash-safe only. A failure raises ``StorageError`` naming ``_what``."""
+
+    _db: sqlite3.Connection
+    _what = "store"
+    _in_tx = False
+    _durable = True  # the connection is opened with synchronous=FULL
+
+    @contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        if self._in_tx:
+            raise StorageError(f"nested {self._what} transaction")
+        self._in_tx = True
+        try:
+            if durable != self._durable:
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self._what} transaction failed: {exc}") from None
+        finally:
+            self._in_tx = False
+
+
+class Store(Transactions):
     """A SQLite database in the node's data directory. Not thread-safe: one engine owns it."""
 
     def __init__(self, path: Path | str) -> None:
@@ -68,35 +100,9 @@ class Store:
             self._db.close()
             raise
         self.schema_version = SCHEMA_VERSION
-        self._in_tx = False
-        self._durable = True
 
     def close(self) -> None:
         self._db.close()
-
-    @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[None]:
-        """All or nothing: an exception rolls every write of the block back.
-
-        ``durable`` commits with fsync (power-loss safe); otherwise crash-safe only."""
-        if self._in_tx:
-            raise StorageError("nested store transaction")
-        self._in_tx = True
-        try:
-            if durable != self._durable:
-                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                self._durable = durable
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StorageError(f"store transaction failed: {exc}") from None
-        finally:
-            self._in_tx = False
 
     # -- channels
     def save_channel(self, ch: Channel, peer_id: str) -> None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.ids import ChannelId
 from ..encoding import decode, encode
 from ..errors import ChannelsError, StorageError
+from ..store.sqlite import Transactions
 from .appointment import Appointment, EncryptedAppointment
 from .core import (
     Accepted,
@@ -75,8 +75,10 @@ def _fields(blob: bytes) -> object:
     return value[1]
 
 
-class TowerStore:
+class TowerStore(Transactions):
     """One SQLite file; not thread-safe (one daemon owns it). ``readonly`` opens for ``status``."""
+
+    _what = "tower store"
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -101,8 +103,6 @@ class TowerStore:
         except BaseException:
             self._db.close()
             raise
-        self._in_tx = False
-        self._durable = True
 
     def close(self) -> None:
         self._db.close()
@@ -150,28 +150,6 @@ class TowerStore:
         return self._version()
 
     # --- transactions -----------------------------------------------------------------------------
-
-    @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[None]:
-        """All or nothing; ``durable`` commits with fsync. A failure raises ``StorageError``."""
-        if self._in_tx:
-            raise StorageError("nested tower store transaction")
-        self._in_tx = True
-        try:
-            if durable != self._durable:
-                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                self._durable = durable
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StorageError(f"tower store transaction failed: {exc}") from None
-        finally:
-            self._in_tx = False
 
     # --- meta -------------------------------------------------------------------------------------
 

@@ -145,22 +145,28 @@ def test_game_errors_are_one_line(tmp_path: Path) -> None:
         assert usage.returncode == 2 and usage.stderr.count("\n") == 1 and "--stake" in usage.stderr
 
 
+def play_bots(gid: str, *nodes: Any) -> list[tuple[str, str]]:
+    """``game bot`` on every node at once, to the end of the game; their (stdout, stderr)."""
+    bots = [subprocess.Popen([*CLI, "--data-dir", str(node.data_dir), "game", "bot", gid, "--seed", str(i),
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                             cwd=REPO) for i, node in enumerate(nodes)]
+    try:
+        outs = [bot.communicate(timeout=120) for bot in bots]
+    finally:
+        for bot in bots:
+            if bot.poll() is None:
+                bot.kill()
+                bot.communicate()
+    assert [bot.returncode for bot in bots] == [0] * len(bots), outs
+    return outs
+
+
 def test_two_cli_bots_play_a_game_to_its_end(tmp_path: Path) -> None:
     with game_network(tmp_path) as (devnet, nodes):
         a, b = nodes["a"], nodes["b"]
         before = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
         gid, _ = start_game(devnet, a, b, "last-one-standing")
-        bots = [subprocess.Popen([*CLI, "--data-dir", str(node.data_dir), "game", "bot", gid, "--seed", str(i),
-                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                                 cwd=REPO) for i, node in enumerate((a, b))]
-        try:
-            outs = [bot.communicate(timeout=120) for bot in bots]
-        finally:
-            for bot in bots:
-                if bot.poll() is None:
-                    bot.kill()
-                    bot.communicate()
-        assert [bot.returncode for bot in bots] == [0, 0], outs
+        outs = play_bots(gid, a, b)
         finals = []
         for out, _err in outs:
             lines = out.strip().splitlines()
@@ -182,17 +188,7 @@ def test_two_cli_bots_roll_dice_between_processes(tmp_path: Path) -> None:
         a, b = nodes["a"], nodes["b"]
         before = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
         gid, _ = start_game(devnet, a, b, "dice")
-        bots = [subprocess.Popen([*CLI, "--data-dir", str(node.data_dir), "game", "bot", gid, "--seed", str(i),
-                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                                 cwd=REPO) for i, node in enumerate((a, b))]
-        try:
-            outs = [bot.communicate(timeout=120) for bot in bots]
-        finally:
-            for bot in bots:
-                if bot.poll() is None:
-                    bot.kill()
-                    bot.communicate()
-        assert [bot.returncode for bot in bots] == [0, 0], outs
+        outs = play_bots(gid, a, b)
         finals = [json.loads(out.strip().splitlines()[-1]) for out, _err in outs]
         assert finals[0]["status"] == finals[1]["status"] and finals[0]["status"] in ("won", "drawn"), finals
         cli("--data-dir", str(a.data_dir), "close", gid)
