@@ -23,6 +23,10 @@ from .state import HASH_LEN, Allocation, Lock, State
 MAX_LOCK_ID = 32  # bytes
 MAX_PREIMAGE = 32  # bytes: SHA-256 preimages of HTLCs are 32 bytes
 MAX_MOVE = 4 * 1024  # bytes of app-defined payload per move
+MAX_ONION = 1365  # bytes: one onion packet (proto/04-onion.md), carried beside a lock, not in the state
+MAX_FAILURE = 288  # bytes: one encrypted failure packet travelling back (proto/04-onion.md section 6)
+MAX_BATCH_BYTES = 48 * 1024  # of operations per update, so a frame stays under the 64 KiB cap
+OP_OVERHEAD = 180  # bytes a payment or lock operation takes on the wire, at most, without its blobs
 
 
 @attrs.frozen(kw_only=True)
@@ -47,6 +51,9 @@ class AddLock:
     amount: int
     hashlock: bytes
     expiry: int  # L1 time
+    # The routing onion for the payee (proto/04-onion.md): travels with the operation, is not
+    # part of the signed state; empty for a direct lock.
+    onion: bytes = b""
 
     @property
     def key(self) -> bytes:
@@ -71,6 +78,7 @@ class FailLock:
 
     lock_id: bytes
     reason: int = 0
+    failure: bytes = b""  # the encrypted failure packet for the sender (proto/04-onion.md section 6)
 
     @property
     def key(self) -> bytes:
@@ -90,6 +98,18 @@ class AppMove:
 
 
 Operation = Payment | AddLock | FulfillLock | FailLock | AppMove
+
+
+def wire_weight(op: Operation) -> int:
+    """An upper bound of the bytes ``op`` takes in an update frame: batches stop at
+    ``MAX_BATCH_BYTES`` so that locks carrying onions never make a frame the peer refuses."""
+    if isinstance(op, AddLock):
+        return OP_OVERHEAD + len(op.onion)
+    if isinstance(op, FailLock):
+        return OP_OVERHEAD + len(op.failure)
+    if isinstance(op, AppMove):
+        return OP_OVERHEAD + len(op.payload)
+    return OP_OVERHEAD
 MoveFn = Callable[[State, bytes, int], State]  # (state, payload, mover) -> next state: the App's rule
 
 

@@ -22,7 +22,9 @@ from ..core.channel import Channel, Env, Phase, accept_channel, transition
 from ..core.ids import ChannelId
 from ..core.messages import ChannelDecline, ChannelProposal
 from ..core.ops import hash_preimage
-from ..errors import ChannelsError, LocalProtocolError, RemoteProtocolError, StorageError
+from ..errors import ChannelsError, InvalidTransition, LocalProtocolError, RemoteProtocolError, StorageError
+from ..forwarding import HopMachine, HopTxn, Propose
+from ..forwarding.records import SentPart, _Record, record_status
 from ..store import Store
 from ..store.records import submission_to_bytes
 from ..wire import encode_message
@@ -114,7 +116,17 @@ class PeerDownItem:
     peer_id: str
 
 
-Item = CoreItem | OpenItem | ProposalItem | ChainItem | TickItem | PeerUpItem | PeerDownItem
+@attrs.frozen
+class HopItem:
+    """Multi-hop records to store (an invoice, a payment, a fee policy) and operations to
+    propose with them (a payment part's first lock), in one step (channels.forwarding)."""
+
+    records: tuple[_Record, ...]
+    proposals: tuple[tuple[ChannelId, Any], ...] = ()
+    waiter: Waiter | None = None
+
+
+Item = CoreItem | OpenItem | ProposalItem | ChainItem | TickItem | PeerUpItem | PeerDownItem | HopItem
 
 
 @attrs.define
@@ -128,6 +140,7 @@ class Outgoing:
     changed: list[ChannelId] = attrs.Factory(list)  # channels whose new state this step committed
     send_seqs: list[int] = attrs.Factory(list)  # outbox sequence number of each of ``sends``
     submit_seqs: list[int] = attrs.Factory(list)  # outbox sequence number of each of ``submits``
+    resolved: list[SentPart] = attrs.Factory(list)  # our payment parts that ended in this step
 
 
 class OperationFailed(ChannelsError):
@@ -143,8 +156,10 @@ class ChannelNotOpened(ChannelsError):
 
 
 class Engine:
-    def __init__(self, store: Store, env: Env, *, max_events: int = 100_000) -> None:
+    def __init__(self, store: Store, env: Env, *, max_events: int = 100_000,
+                 hops: HopMachine | None = None) -> None:
         self.store = store
+        self.hops = hops  # the forwarding state machine (None: a node that neither routes nor pays by onion)
         # Written in each step's transaction with the changes that cause them (``events``).
         self.event_log = EventLog(store, max_events)
         self.peers_up: set[str] = set()  # peers announced by a peer_connected event
@@ -208,7 +223,7 @@ class Engine:
             for item in items:
                 one = self.step([item])
                 for name in ("sends", "submits", "wakeups", "rejects", "notices", "opened", "send_seqs",
-                             "submit_seqs"):
+                             "submit_seqs", "resolved"):
                     getattr(out, name).extend(getattr(one, name))
             return out
 
@@ -243,12 +258,40 @@ class Engine:
         def owner(cid: ChannelId) -> str:
             return staged_peer.get(cid) or self.peer_of[cid]
 
+        hop = self.hops.begin(now, int(time.time())) if self.hops is not None else None
+
+        def peer_up(cid: bytes) -> bool:
+            return owner(ChannelId(cid)) in peers_up
+
+        def lookup(cid: bytes) -> Channel | None:
+            return current(ChannelId(cid))
+
         def run(cid: ChannelId, peer: str, ch: Channel, effects: list[fx.Effect]) -> None:
             events.extend(channel_events(current(cid), ch, peer, effects))
             staged[cid] = ch
             staged_peer[cid] = peer
             for e in effects:
                 self._route(cid, peer, ch, e, out, payments, staged_open)
+            if hop is not None:
+                self._hop_notices(hop, cid, ch, effects, peer_up, lookup)
+                propose(hop)
+
+        def propose(txn: HopTxn) -> None:
+            """Apply what the forwarding machine decided, in this same step."""
+            while txn.proposals:
+                p = txn.proposals.pop(0)
+                cid = ChannelId(p.channel_id)
+                ch = current(cid)
+                try:
+                    if ch is None:
+                        raise LocalProtocolError(f"unknown channel {cid.hex()}")
+                    new, effects = transition(ch, ins.ActionPropose(operation=p.operation), now=now, env=self.env)
+                except (InvalidTransition, LocalProtocolError) as exc:
+                    log.warning("forwarding: %s on channel %s refused: %s", type(p.operation).__name__,
+                                cid.hex()[:12], exc)
+                    txn.op_failed(cid, p.operation)
+                    continue
+                run(cid, owner(cid), new, effects)
 
         for item in items:
             try:
@@ -308,6 +351,10 @@ class Engine:
                             if new != ch or effects:
                                 run(cid, owner(cid), new, effects)
                                 ch = new
+                    if hop is not None:
+                        hop.now = now
+                        hop.tick(lookup)
+                        propose(hop)
                 elif isinstance(item, PeerUpItem):
                     if item.peer_id not in peers_up:
                         peers_up.add(item.peer_id)
@@ -321,6 +368,16 @@ class Engine:
                     if item.peer_id in peers_up:
                         peers_up.discard(item.peer_id)
                         events.append(PeerDisconnected(peer_id=item.peer_id))
+                elif isinstance(item, HopItem):
+                    if hop is None:
+                        raise LocalProtocolError("this node does not route payments")
+                    for record in item.records:
+                        hop.put(record)
+                    for cid, op in item.proposals:
+                        hop.proposals.append(Propose(cid, op))
+                    propose(hop)
+                    if item.waiter is not None:
+                        out.wakeups.append((item.waiter, None, None))
             except Exception as exc:
                 # Whatever an input raised, nothing of it was staged: transitions are pure.
                 waiter = getattr(item, "waiter", None)
@@ -362,6 +419,10 @@ class Engine:
                     self.store.set_chain_cursor(cursor)
                 if events:
                     logged = self.event_log.write(events, int(time.time()))
+                if hop is not None:
+                    for record in hop.puts.values():
+                        self.store.put_hop_record(record.KIND, record.key,  # type: ignore[attr-defined]
+                                                  record_status(record), record.to_bytes(), int(time.time()))
         except BaseException as exc:
             # Rolled back: what was reported sent is deleted by a later step instead.
             for peer, upto in sent.items():
@@ -397,6 +458,9 @@ class Engine:
             self.open_waiters.setdefault(cid, []).extend(waiters)
         self.cursor = cursor
         self.peers_up = peers_up
+        if hop is not None:
+            self.hops.commit(hop)  # type: ignore[union-attr]
+            out.resolved.extend(r.part for r in hop.resolved)
         if events:
             self.event_log.committed(*logged)
         self.changed.set()
@@ -443,6 +507,22 @@ class Engine:
                                                     action=fx.RejectAction.IGNORE)))
         out.sends.append((item.peer_id, encode_message(ChannelDecline(channel_id=cid, reason=reason[:256]))))
         return False
+
+    @staticmethod
+    def _hop_notices(txn: HopTxn, cid: ChannelId, ch: Channel, effects: list[fx.Effect],
+                     peer_up: Callable[[bytes], bool], lookup: Callable[[bytes], Channel | None]) -> None:
+        """Feed the forwarding machine what it reacts to among one transition's effects."""
+        for e in effects:
+            if isinstance(e, fx.NotifyLockAdded):
+                txn.lock_added(cid, ch, e.operation, peer_up, lookup)
+            elif isinstance(e, fx.NotifyLockSettled):
+                txn.lock_settled(cid, ch, e.operation, e.lock.payer)
+            elif isinstance(e, fx.NotifySecretLearned):
+                txn.secret_learned(cid, ch, e.lock.lock_id, e.lock.payer, e.preimage)
+            elif isinstance(e, fx.NotifyOpDone):
+                txn.op_done(cid, ch, e.operation)
+            elif isinstance(e, fx.NotifyOpFailed):
+                txn.op_failed(cid, e.operation)
 
     def _route(self, cid: ChannelId, peer: str, ch: Channel, e: fx.Effect, out: Outgoing,
                payments: list[tuple[bytes, bytes, str, str, int, str, str]],

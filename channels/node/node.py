@@ -32,8 +32,11 @@ from ..core.messages import (
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation
 from ..core.state import Allocation, ChannelParams, SignedState
 from ..errors import ChannelsError, ConfigError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
+from ..forwarding import HopMachine
+from ..forwarding.records import ChannelPolicy, Forward, InvoiceRecord, ReceivedPart, SentPart
 from ..keyfile import LIBP2P_IDENTITY, load_or_create_key
 from ..logs import Brief
+from ..onion import onion_public_from_ed25519, onion_secret_from_ed25519_seed
 from ..store import Store
 from ..store.records import submission_from_bytes
 from ..wire import PROTOCOL_CHANNEL, decode_message, encode_message
@@ -55,6 +58,7 @@ from .engine import (
 from .events import EventFeed, NodeEvent
 from .identity import init_digest, verify_init
 from .links import BROKE, REFUSED, UNREACHABLE, PeerLink, Transport
+from .payments import Payments
 from .stats import submission_kind
 from .towers import TowerClients
 
@@ -63,6 +67,11 @@ log = logging.getLogger("channels.node")
 MAX_BATCH_ITEMS = 1024
 MAX_QUEUED_INPUTS = 4096  # inputs waiting for the engine; senders wait beyond it
 MAX_QUEUED_SUBMITS = 1024  # L1 transactions waiting to be sent; beyond it new ones are dropped (ticks resend)
+
+
+# What the forwarding machine keeps in memory: what is in flight, invoices, fee policies.
+_LIVE_RECORDS = ((Forward, "pending"), (ReceivedPart, "held"), (SentPart, "pending"), (InvoiceRecord, None),
+                 (ChannelPolicy, None))
 
 
 class PeerNotConnected(LocalProtocolError):
@@ -179,9 +188,17 @@ class Node:
         self.store = store
         self.chain_id = backend.chain_id
         self.adjudicator = backend.adjudicator
+        # The libp2p identity also signs invoices and holds the onion key (a route names nodes by it).
+        self.identity = load_or_create_key(config.identity_path, use=LIBP2P_IDENTITY)
+        hops = HopMachine(node_secret=onion_secret_from_ed25519_seed(self.identity.seed),
+                          node_public=onion_public_from_ed25519(self.identity.public_key),
+                          lock_margin=config.lock_margin)
+        hops.load([kind.from_bytes(body) for kind, status in _LIVE_RECORDS
+                   for _, _, _, body in store.hop_records(kind.KIND, status=status)], now=0)
         self.engine = Engine(store, Env(scheme=backend.scheme, signer=backend.signer, apps=apps,
                                         funding_timeout=config.funding_timeout, lock_margin=config.lock_margin),
-                             max_events=config.max_events)
+                             max_events=config.max_events, hops=hops)
+        self.payments = Payments(self, hops)  # invoices, multi-hop payments, fees (channels.node.payments)
         self.stats = self.engine.stats  # counters for monitoring (channels.node.stats)
         self.block_time = backend.block_time  # seconds per L1 block
         self._nursery = nursery
@@ -817,6 +834,8 @@ class Node:
                 self._queue_submit(ch, effect, seq)
             for waiter, value, error in out.wakeups:
                 waiter.set(value, error)
+            if out.resolved:
+                self.payments.resolved(out.resolved)
             for peer, reject in out.rejects:
                 self.stats.reject(reject.reason, reject.action.value)
                 log.log(logging.WARNING if reject.action is not fx.RejectAction.IGNORE else logging.DEBUG,

@@ -30,7 +30,7 @@ from ..errors import StorageError
 
 log = logging.getLogger("channels.store")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 VERSION_KEY = "schema_version"
 # What a store of version 1 (0.1.0) has: a database that has ``meta`` but not the
 # rest is not a node store (the devnet's database, for one, has ``meta`` and ``channels``).
@@ -95,6 +95,17 @@ CREATE TABLE IF NOT EXISTS tower_acks (
 """
 
 
+# Multi-hop payments (channels.forwarding): forwards, received and sent payment parts,
+# invoices, payments and channel fee policies, each a versioned record keyed within its kind.
+# They are written in the engine step's transaction with the channel states they follow from.
+_V6 = """
+CREATE TABLE IF NOT EXISTS hop_records (
+    kind TEXT NOT NULL, key BLOB NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL,
+    body BLOB NOT NULL, PRIMARY KEY (kind, key));
+CREATE INDEX IF NOT EXISTS hop_records_by_status ON hop_records (kind, status);
+"""
+
+
 @attrs.frozen
 class Step:
     """Migrates a database at version ``to - 1`` to version ``to``."""
@@ -119,6 +130,7 @@ STEPS: tuple[Step, ...] = (
     Step(3, "the durable outbox: frames for peers, L1 submissions", _script(_V3)),
     Step(4, "the event log; payments get their creation time", _v4),
     Step(5, "watchtowers and their receipts", _script(_V5)),
+    Step(6, "multi-hop records: forwards, invoices, payments, fee policies", _script(_V6)),
 )
 assert [s.to for s in STEPS] == list(range(1, SCHEMA_VERSION + 1)), "one step per version, in order"
 

@@ -251,6 +251,30 @@ class Store(Transactions):
             totals[(d, s)] = totals.get((d, s), 0) + _amount_from_db(amount)
         return totals
 
+    # -- multi-hop records (``channels.forwarding``: forwards, invoices, payments, fee policies)
+    def put_hop_record(self, kind: str, key: bytes, status: str, body: bytes, created: int) -> None:
+        """Insert or update one record; the creation time of an existing record is kept."""
+        self._db.execute(
+            "INSERT INTO hop_records (kind, key, status, created, body) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET status = excluded.status, body = excluded.body",
+            (kind, key, status, created, body))
+
+    def delete_hop_record(self, kind: str, key: bytes) -> None:
+        self._db.execute("DELETE FROM hop_records WHERE kind = ? AND key = ?", (kind, key))
+
+    def hop_records(self, kind: str, *, status: str | None = None,
+                    limit: int | None = None) -> list[tuple[bytes, str, int, bytes]]:
+        """``(key, status, created, body)`` of one kind (optionally one status), newest first."""
+        where, args = ("kind = ?", [kind]) if status is None else ("kind = ? AND status = ?", [kind, status])
+        rows = self._db.execute(f"SELECT key, status, created, body FROM hop_records WHERE {where} "
+                                "ORDER BY created DESC, rowid DESC LIMIT ?", (*args, -1 if limit is None else limit))
+        return [(bytes(k), str(s), int(c), bytes(b)) for k, s, c, b in rows]
+
+    def hop_record(self, kind: str, key: bytes) -> tuple[str, int, bytes] | None:
+        row = self._db.execute("SELECT status, created, body FROM hop_records WHERE kind = ? AND key = ?",
+                               (kind, key)).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), bytes(row[2]))
+
     # -- the event log (``channels.node.events``)
     def append_events(self, rows: list[tuple[int, int, str, bytes]]) -> None:
         """Add ``(cursor, time, kind, body)`` rows in one statement (inside the step's transaction);

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.ids import AssetId, ChannelId, PaymentId, Version
-from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation, Payment
+from ..core.ops import MAX_FAILURE, MAX_ONION, AddLock, AppMove, FailLock, FulfillLock, Operation, Payment
 from ..core.state import (
     MAX_NAME,
     MAX_SIGNATURE_LEN,
@@ -57,33 +57,38 @@ def _operation_to(op: Operation) -> list[Any]:
     if isinstance(op, Payment):
         return [OP_PAY, op.payment_id, op.asset, amount_field(op.amount)]
     if isinstance(op, AddLock):
-        return [OP_ADD_LOCK, op.lock_id, op.asset, amount_field(op.amount), op.hashlock, op.expiry]
+        fields = [OP_ADD_LOCK, op.lock_id, op.asset, amount_field(op.amount), op.hashlock, op.expiry]
+        # The onion is appended only when present: a direct lock keeps the bytes of 0.1.0.
+        return [*fields, op.onion] if op.onion else fields
     if isinstance(op, FulfillLock):
         return [OP_FULFILL_LOCK, op.lock_id, op.preimage]
     if isinstance(op, FailLock):
-        return [OP_FAIL_LOCK, op.lock_id, op.reason]
+        fail = [OP_FAIL_LOCK, op.lock_id, op.reason]
+        return [*fail, op.failure] if op.failure else fail
     return [OP_APP_MOVE, op.move_id, op.payload]
 
 
 def _operation_from(f: Any) -> Operation:
-    f = parse_list(f, "operation", max_size=6)
+    f = parse_list(f, "operation", max_size=7)
     if not f or type(f[0]) is not int:
         raise DecodeError("an operation starts with its integer type")
     kind, rest = f[0], f[1:]
     if kind == OP_PAY:
         return _payment_from(rest)
-    if kind == OP_ADD_LOCK and len(rest) == 5:
+    if kind == OP_ADD_LOCK and len(rest) in (5, 6):
+        onion = parse_bytes(rest[5], "onion", size=MAX_ONION) if len(rest) == 6 else b""
         return AddLock(lock_id=_id(rest[0], "lock id"), asset=AssetId(parse_name(rest[1], "lock asset")),
                        amount=parse_amount(rest[2], "lock amount"), hashlock=parse_bytes(rest[3], "hashlock", size=32),
-                       expiry=parse_u64(rest[4], "lock expiry"))
+                       expiry=parse_u64(rest[4], "lock expiry"), onion=onion)
     if kind == OP_FULFILL_LOCK and len(rest) == 2:
         return FulfillLock(lock_id=_id(rest[0], "lock id"),
                            preimage=parse_bytes(rest[1], "preimage", max_size=MAX_PREIMAGE))
-    if kind == OP_FAIL_LOCK and len(rest) == 2:
+    if kind == OP_FAIL_LOCK and len(rest) in (2, 3):
         reason = parse_u64(rest[1], "fail reason")
         if reason > 0xFFFF:
             raise DecodeError("a fail reason is a 16-bit code")
-        return FailLock(lock_id=_id(rest[0], "lock id"), reason=reason)
+        failure = parse_bytes(rest[2], "failure packet", size=MAX_FAILURE) if len(rest) == 3 else b""
+        return FailLock(lock_id=_id(rest[0], "lock id"), reason=reason, failure=failure)
     if kind == OP_APP_MOVE and len(rest) == 2:
         return AppMove(move_id=_id(rest[0], "move id"), payload=parse_bytes(rest[1], "move", max_size=MAX_MOVE))
     raise DecodeError(f"unknown operation type {kind} or wrong field count")
