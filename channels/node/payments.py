@@ -31,7 +31,7 @@ from ..invoice import decode_invoice, make_invoice
 from ..invoice.fields import HintHop as InvoiceHint
 from ..invoice.peerid import peer_id_of, public_key_of
 from ..onion import FinalPayload, ForwardPayload, Hop, build_onion, onion_public_from_ed25519, random_session_key
-from ..onion.failures import FEE_INSUFFICIENT, PERM, UPDATE
+from ..onion.failures import AMOUNT_BELOW_MINIMUM, FEE_INSUFFICIENT, INCORRECT_EXPIRY, PERM, UPDATE
 from ..routing.attempts import Payment as Attempts
 from ..routing.errors import RoutingError
 from ..routing.graph import Edge, Graph, HintHop
@@ -245,8 +245,7 @@ class Payments:
         return await self._pay(
             payment_hash=invoice.payment_hash, payee=invoice.payee, amount=total, asset=invoice.asset,
             max_fee=max_fee, timeout=timeout, secret=invoice.payment_secret, keysend=None,
-            final_delta=invoice.min_final_expiry_delta, hints=self._hints(invoice.route_hints,
-                                                                          invoice.payee_public_key), text=text)
+            final_delta=invoice.min_final_expiry_delta, hints=invoice.route_hints, text=text)
 
     async def keysend(self, peer_id: str, amount: int, *, max_fee: int | None = None,
                       timeout: float = PAY_TIMEOUT) -> PaymentRecord:
@@ -259,12 +258,12 @@ class Payments:
         preimage = os.urandom(32)
         return await self._pay(payment_hash=hashlib.sha256(preimage).digest(), payee=peer_id, amount=amount,
                                asset=self._default_asset(), max_fee=max_fee, timeout=timeout, secret=None,
-                               keysend=preimage, final_delta=self.hops.limits.min_final_expiry_delta, hints=[],
+                               keysend=preimage, final_delta=self.hops.limits.min_final_expiry_delta, hints=(),
                                text="")
 
     async def _pay(self, *, payment_hash: bytes, payee: str, amount: int, asset: str, max_fee: int | None,
                    timeout: float, secret: bytes | None, keysend: bytes | None, final_delta: int,
-                   hints: list[list[HintHop]], text: str) -> PaymentRecord:
+                   hints: Any, text: str) -> PaymentRecord:
         while payment_hash in self._paying:  # a concurrent pay of the same invoice: share its outcome
             await self._paying[payment_hash].wait()
         existing: PaymentRecord | None = self.record(PaymentRecord, payment_hash)
@@ -324,14 +323,14 @@ class Payments:
         await event.wait()
 
     async def _attempts(self, record: PaymentRecord, target: bytes, secret: bytes | None, keysend: bytes | None,
-                        final_delta: int, hints: list[list[HintHop]]) -> PaymentRecord:
+                        final_delta: int, raw_hints: Any) -> PaymentRecord:
         """Rounds of parts until the payee takes the payment, or nothing more can be tried."""
         own, liquidity = self.own_edges(record.asset)
         # A keysend's preimage is in its one onion: it cannot be split.
         split = SplitParams(max_parts=1) if keysend is not None else None
         attempts = Attempts(self.graph(), self.node_key, target, record.amount, self.scorer,
                             params=self.route_params(final_delta, record.max_fee), split_params=split,
-                            hints=hints if keysend is None else (), extra_edges=self._with_learned(own),
+                            hints=self._hints(raw_hints, target), extra_edges=self._with_learned(own),
                             liquidity=liquidity)
         flying: dict[bytes, tuple[Route, SentPart]] = {}
         last_failure, giving_up, need_plan = "no route", False, True
@@ -361,7 +360,14 @@ class Payments:
                                           route=done.route)
                     break
                 last_failure = done.failure
-                self._learn(route, done)
+                if self._learn(route, done):
+                    # The hop told us its terms: not a lack of liquidity, so no lesson for the
+                    # scorer; the same routes are priced again with what it asks.
+                    attempts._take(route)
+                    attempts.hints = self._hints(raw_hints, target)
+                    attempts.extra_edges = self._with_learned(own)
+                    need_plan = True
+                    continue
                 if done.failure_code & PERM and done.failed_hop == len(route.hops) - 1:
                     giving_up = True  # the payee refused the payment itself: no other route will do
                     continue
@@ -380,27 +386,25 @@ class Payments:
         got: SentPart = self.record(SentPart, part.key)
         await out.send(got)
 
-    def _learn(self, route: Route, part: SentPart) -> None:
-        """A hop that failed with its terms (fee or expiry too low): use them next time."""
+    def _learn(self, route: Route, part: SentPart) -> bool:
+        """A hop that failed with new terms (fee or expiry delta too low): use them from now
+        on; True when they differ from what the route assumed."""
         hop = part.failed_hop
-        if not 0 <= hop < len(route.hops) - 1 or not part.failure_code & UPDATE:
-            return
+        if not 0 <= hop < len(route.hops) - 1 or not part.failure_code & UPDATE or not part.failure_data:
+            return False
         nxt = route.hops[hop + 1]
-        data = self._failure_data(part)
-        if data is None:
-            return
         try:
-            fields = decode(data)
-            policy = FeePolicy.from_fields(fields)
+            policy = FeePolicy.from_fields(decode(part.failure_data))
         except (ChannelsError, TypeError, ValueError):
-            return
-        self.learned[(nxt.channel_id, nxt.direction)] = policy
-        if part.failure_code == FEE_INSUFFICIENT:
-            log.info("hop %d asks base %d ppm %d; retrying with its fees", hop, policy.base_fee, policy.fee_ppm)
-
-    @staticmethod
-    def _failure_data(part: SentPart) -> bytes | None:
-        return part.failure_data or None
+            return False
+        key = (nxt.channel_id, nxt.direction)
+        if self.learned.get(key) == policy or part.failure_code not in (FEE_INSUFFICIENT, INCORRECT_EXPIRY,
+                                                                       AMOUNT_BELOW_MINIMUM):
+            return False
+        self.learned[key] = policy
+        log.info("hop %d asks base %d ppm %d delta %d; routing again with its terms", hop, policy.base_fee,
+                 policy.fee_ppm, policy.expiry_delta)
+        return True
 
     async def _send_part(self, record: PaymentRecord, route: Route, secret: bytes | None,
                          keysend: bytes | None) -> SentPart:

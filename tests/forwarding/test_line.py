@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import trio
 from trio.testing import MockClock
 
@@ -32,3 +33,42 @@ async def test_invoice_paid_across_three_hops(tmp_path: Path, autojump_clock: Mo
         again = await a.payments.pay_invoice(text)
         assert again.payment_hash == record.payment_hash and again.status == "succeeded"
         assert balance(a, ab) == 100_000 - 5_000 - record.fee_paid
+
+
+async def test_a_hop_asking_more_fee_is_paid_after_one_retry(tmp_path: Path, autojump_clock: MockClock) -> None:
+    async with hop_network(tmp_path, ["a", "b", "c"]) as (_dev, _net, nodes):
+        a, b, c = (nodes[n] for n in "abc")
+        with trio.fail_after(60):
+            ab, bc = await line([a, b, c], 100_000)
+            # c's invoice hints b's channel with the default fees; b asks ten times more.
+            await b.payments.set_fees(bc, base=10, ppm=1_000)
+            text, _ = await c.payments.create_invoice(10_000)
+            record = await a.payments.pay_invoice(text)
+            assert record.status == "succeeded", record.failure
+            assert record.attempts == 2  # fee_insufficient with b's terms, then paid with them
+            assert record.fee_paid == 10 + 10_000 * 1_000 // 1_000_000
+            await quiet([a, b, c])
+        forwards = b.payments.list_forwards()
+        # The underpaid attempt was refused before b locked anything: it is no forward.
+        assert [f["status"] for f in forwards] == ["settled"]
+        assert b.payments.fees_earned() == record.fee_paid
+        assert balance(c, bc) == 10_000 and balance(a, ab) == 100_000 - 10_000 - record.fee_paid
+
+
+async def test_keysend_and_a_refused_invoice(tmp_path: Path, autojump_clock: MockClock) -> None:
+    async with hop_network(tmp_path, ["a", "b", "c"]) as (_dev, _net, nodes):
+        a, b, c = (nodes[n] for n in "abc")
+        with trio.fail_after(60):
+            ab, bc = await line([a, b, c], 100_000)
+            teach_graph(a, [(b, c, bc)])
+            sent = await a.payments.keysend(c.peer_id, 777)
+            assert sent.status == "succeeded" and len(sent.route) == 2 and sent.route[-1] == c.peer_id
+            await quiet([a, b, c])
+            assert balance(c, bc) == 777
+            # An invoice whose secret the payer gets wrong is refused by the payee, not retried.
+            text, inv = await c.payments.create_invoice(1_000)
+            c.payments.hops.invoices[inv.payment_hash] = attrs.evolve(inv, payment_secret=bytes(32))
+            failed = await a.payments.pay_invoice(text)
+            assert failed.status == "failed" and "incorrect_or_unknown_payment_details" in failed.failure
+            await quiet([a, b, c])
+        assert balance(c, bc) == 777 and balance(a, ab) == 100_000 - 777 - sent.fee_paid

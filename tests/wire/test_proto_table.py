@@ -214,7 +214,12 @@ def cases(schema: dict[str, Any]) -> Iterator[tuple[str, Any, bool]]:
         fields = TABLE["objects"][schema["object"]]["fields"]
         base = sample(schema)
         yield "sample", base, True
-        yield "one field short", base[:-1], False
+        # Optional fields are trailing: an object may stop before them, and only there.
+        required = sum(1 for f in fields if not f.get("optional"))
+        yield "one field short", base[:-1], len(base) - 1 >= required
+        if required < len(fields):
+            yield "without its optional fields", base[:required], True
+            yield "one required field short", base[:required - 1], False
         yield "one field extra", [*base, 0], False
         yield "bin", b"", False
         for k, f in enumerate(fields):
