@@ -25,7 +25,8 @@ SCANNED = ["channels.core.channel", "channels.core.ops", "channels.node.engine",
            "channels.node.links", "channels.net.host", "channels.frontend.control_server",
            "channels.frontend.control_client", "channels.logs", "channels.chain.devnet.service",
            "channels.watchtower.constants", "channels.onion.replay", "channels.invoice.fields",
-           "channels.games.base"]
+           "channels.games.base", "channels.gossip.messages", "channels.gossip.validate",
+           "channels.gossip.service", "channels.net.pubsub"]
 UNITS = {"": 1, "KiB": 1024, "MiB": 1024 * 1024}
 
 

@@ -22,6 +22,7 @@ but may skip a number after a collision.
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ from .messages import (
     UpdateReject,
 )
 from .ops import (
+    MAX_BATCH_BYTES,
     AddLock,
     AppMove,
     FailLock,
@@ -52,6 +54,7 @@ from .ops import (
     Payment,
     apply_operation,
     hash_preimage,
+    wire_weight,
 )
 from .state import Allocation, ChannelParams, Lock, SignedState, State
 
@@ -109,6 +112,67 @@ class Pending:
         return self.signed.state.version
 
 
+@attrs.frozen(kw_only=True, eq=False)
+class Projection:
+    """The state the first ``covered`` of our operations in flight lead to from ``base``,
+    checked at time ``at`` with the rules of ``apps`` and ``params``: the fold
+    ``_on_propose`` makes. The same fold again gives the same state, so an operation proposed
+    next is checked from here instead of from ``base`` (every object here is immutable)."""
+
+    base: State
+    params: ChannelParams
+    apps: AppRegistry
+    at: int
+    covered: int
+    state: State
+
+    def holds(self, ch: Channel, now: int, env: Env) -> bool:
+        """Whether the fold would be made from the same inputs now (compared by identity: O(1))."""
+        return self.base is ch.latest.state and self.params is ch.params and self.apps is env.apps and self.at == now
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class InFlight:
+    """Keys and per-asset amounts of our operations in flight, derived from the very
+    ``pending`` and ``queue`` objects it names (compared by identity: both are immutable).
+
+    Queueing an operation checks its key and the spendable balance against everything in
+    flight; walking the batch for each one made a batch of n cost O(n^2). A channel carries
+    this beside its queue, extended by ``plus`` as each operation is queued."""
+
+    pending: Pending | None
+    queue: tuple[Operation, ...]
+    keys: frozenset[bytes]
+    spent: tuple[tuple[AssetId, int], ...]  # (asset, what payments and added locks take), per asset
+    projection: Projection | None = None  # covers a prefix of the operations in flight
+
+    @classmethod
+    def of(cls, pending: Pending | None, queue: tuple[Operation, ...]) -> InFlight:
+        ops = (pending.operations if pending is not None else ()) + queue
+        spent: dict[AssetId, int] = {}
+        for op in ops:
+            if isinstance(op, (Payment, AddLock)):
+                spent[op.asset] = spent.get(op.asset, 0) + op.amount
+        return cls(pending=pending, queue=queue, keys=frozenset(op.key for op in ops), spent=tuple(spent.items()))
+
+    def spending(self, asset: AssetId) -> int:
+        """What operations in flight take from our balance of ``asset``."""
+        for have, amount in self.spent:
+            if have == asset:
+                return amount
+        return 0
+
+    def plus(self, queue: tuple[Operation, ...], op: Operation, projection: Projection | None) -> InFlight:
+        """The same with ``op`` appended: ``queue`` is the old queue plus ``op``. Appending
+        keeps the old projection true (it covers a prefix); ``projection`` replaces it."""
+        spent = self.spent
+        if isinstance(op, (Payment, AddLock)):
+            total = self.spending(op.asset) + op.amount
+            spent = (*(pair for pair in spent if pair[0] != op.asset), (op.asset, total))
+        return InFlight(pending=self.pending, queue=queue, keys=self.keys | {op.key}, spent=spent,
+                        projection=self.projection if projection is None else projection)
+
+
 @attrs.frozen(kw_only=True)
 class Channel:
     """Everything one node knows about one channel; persisted whole after each step."""
@@ -146,6 +210,9 @@ class Channel:
     # Locks the L1 still holds in escrow after paying the balances (lock ids): the channel
     # settles once each is paid out.
     locks_pending: tuple[bytes, ...] = ()
+    # Derived from ``pending`` and ``queue``, never stored nor compared (see ``InFlight``):
+    # ``channel_from_bytes`` leaves it out, and a stale one is ignored.
+    _flight: InFlight | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def peer(self) -> int:
@@ -164,10 +231,18 @@ class Channel:
         """Our operations not yet countersigned: the pending proposal's, then the queue."""
         return (self.pending.operations if self.pending else ()) + self.queue
 
+    @property
+    def flight(self) -> InFlight:
+        """The keys and amounts of ``in_flight``: the carried one while it still names this
+        channel's ``pending`` and ``queue`` (O(1)), else computed afresh."""
+        cached = self._flight
+        if cached is not None and cached.pending is self.pending and cached.queue is self.queue:
+            return cached
+        return InFlight.of(self.pending, self.queue)
+
     def spendable(self, asset: AssetId) -> int:
         """What a new payment may still take: balance minus everything in flight."""
-        return self.allocation.balance(asset, self.me) - sum(
-            op.amount for op in self.in_flight if isinstance(op, (Payment, AddLock)) and op.asset == asset)
+        return self.allocation.balance(asset, self.me) - self.flight.spending(asset)
 
 
 Step = tuple[Channel, list[fx.Effect]]
@@ -358,9 +433,10 @@ def _build_batch(ch: Channel, version: int, now: int,
     state = ch.latest.state
     batch: list[Operation] = []
     failures: list[fx.Effect] = []
-    taken = 0
+    taken = weight = 0
     for op in ch.queue:
-        if len(batch) == MAX_BATCH:
+        weight += wire_weight(op)
+        if len(batch) == MAX_BATCH or (batch and weight > MAX_BATCH_BYTES):
             break
         taken += 1
         try:
@@ -460,9 +536,11 @@ def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
     if type(inp.payment_id) is not bytes or not 0 < len(inp.payment_id) <= MAX_PAYMENT_ID:
         # An id the peer cannot decode would jam the channel: every resend is refused.
         raise LocalProtocolError(f"a payment id is 1..{MAX_PAYMENT_ID} bytes")
-    if inp.amount > ch.spendable(inp.asset):
-        raise InsufficientFunds(f"amount {inp.amount} exceeds the spendable balance {ch.spendable(inp.asset)}")
-    return _queue(ch, Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount), now, env)
+    flight = ch.flight  # O(1) while queueing: no walk over what is in flight
+    spendable = ch.allocation.balance(inp.asset, ch.me) - flight.spending(inp.asset)
+    if inp.amount > spendable:
+        raise InsufficientFunds(f"amount {inp.amount} exceeds the spendable balance {spendable}")
+    return _queue(ch, Payment(payment_id=inp.payment_id, asset=inp.asset, amount=inp.amount), now, env, flight)
 
 
 def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step:
@@ -473,24 +551,54 @@ def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step
         raise LocalProtocolError("payments go through ActionPay")
     if ch.phase is Phase.DISPUTED and isinstance(inp.operation, AppMove):
         return _progress(ch, inp.operation, now, env)
-    state, move = ch.latest.state, _mover(ch.params, env)
+    if isinstance(inp.operation, FulfillLock) and (ch.phase is not Phase.OPEN or ch.closing_requested):
+        kept = _keep_secret(ch, inp.operation)
+        on_chain = kept.phase in (Phase.DISPUTED, Phase.CLOSING) or bool(kept.locks_pending)
+        return kept, [fx.SubmitSecret(preimage=inp.operation.preimage)] if on_chain and kept != ch else []
+    # The fold over everything in flight starts where the last one stopped, when it would be
+    # made from the same state, rules and time: one operation applied per proposal, not n.
+    state, move, flight, done = ch.latest.state, _mover(ch.params, env), ch.flight, 0
+    if flight.projection is not None and flight.projection.holds(ch, now, env):
+        state, done = flight.projection.state, flight.projection.covered
+    signing = ch.pending.operations if ch.pending is not None else ()
+    rest = ch.queue[done - len(signing):] if done >= len(signing) else signing[done:] + ch.queue
     try:
-        for op in (*ch.in_flight, inp.operation):
+        for op in (*rest, inp.operation):
             state = apply_operation(state, op, proposer=ch.me, now=now, move=move)
     except InvalidTransition as exc:
         raise InvalidTransition(f"{type(inp.operation).__name__} refused: {exc}") from None
+    covered = len(signing) + len(ch.queue) + 1
     op = inp.operation
     if isinstance(op, FulfillLock) and all(lid != op.lock_id for lid, _ in ch.preimages):
         # Persist the secret with the request: if the peer never countersigns, we still
         # claim the lock on chain with it before the expiry.
         ch = attrs.evolve(ch, preimages=(*ch.preimages, (op.lock_id, op.preimage)))
-    return _queue(ch, op, now, env)
+    projection = Projection(base=ch.latest.state, params=ch.params, apps=env.apps, at=now,
+                            covered=covered, state=state)
+    return _queue(ch, op, now, env, flight, projection)
 
 
-def _queue(ch: Channel, op: Operation, now: int, env: Env) -> Step:
+def _keep_secret(ch: Channel, op: FulfillLock) -> Channel:
+    """The channel is on its way to the L1, so the lock cannot be settled off-chain: keep the
+    secret, and the node registers it on the L1 before the lock expires (a forwarder that
+    learned the preimage downstream after its upstream peer closed still claims upstream)."""
+    lock = next((lk for lk in ch.allocation.locks if lk.lock_id == op.lock_id), None)
+    if lock is None or lock.payee != ch.me:
+        raise InvalidTransition(f"FulfillLock refused: no lock {op.lock_id.hex()} pays us in this channel")
+    if hash_preimage(op.preimage) != lock.hashlock:
+        raise InvalidTransition("FulfillLock refused: the preimage does not match the lock's hashlock")
+    if any(lid == op.lock_id for lid, _ in ch.preimages):
+        return ch
+    return attrs.evolve(ch, preimages=(*ch.preimages, (op.lock_id, op.preimage)))
+
+
+def _queue(ch: Channel, op: Operation, now: int, env: Env, flight: InFlight,
+           projection: Projection | None = None) -> Step:
+    """Append ``op`` to the queue (``flight``: ``ch.flight``; ``projection``: the fold that
+    checked ``op``, covering it)."""
     if ch.phase is not Phase.OPEN or ch.closing_requested or ch.final_signed:
         raise LocalProtocolError(_not_open(ch))
-    if any(other.key == op.key for other in ch.in_flight):
+    if op.key in flight.keys:
         raise LocalProtocolError("an operation with this id is already in flight")
     if len(ch.queue) >= MAX_QUEUE:
         # Unbounded record: operations queued while the peer is offline are stored in the
@@ -499,7 +607,20 @@ def _queue(ch: Channel, op: Operation, now: int, env: Env) -> Step:
     if len(ch.abandoned) >= MAX_ABANDONED:
         raise LocalProtocolError(f"the peer left {MAX_ABANDONED} of our signed updates unanswered; "
                                  "close the channel (close --force)")
-    return _maybe_propose(attrs.evolve(ch, queue=(*ch.queue, op)), env, now)
+    queue = (*ch.queue, op)
+    return _maybe_propose(_queued(ch, queue, flight.plus(queue, op, projection)), env, now)
+
+
+_CHANNEL_FIELDS = tuple(a.alias or a.name for a in attrs.fields(Channel))
+_channel_values = operator.attrgetter(*(a.name for a in attrs.fields(Channel)))
+
+
+def _queued(ch: Channel, queue: tuple[Operation, ...], flight: InFlight) -> Channel:
+    """``attrs.evolve(ch, queue=queue, flight=flight)`` without evolve's walk over the field
+    definitions: it runs once per queued operation."""
+    args = dict(zip(_CHANNEL_FIELDS, _channel_values(ch), strict=True))
+    args["queue"], args["flight"] = queue, flight
+    return Channel(**args)
 
 
 def _not_open(ch: Channel) -> str:

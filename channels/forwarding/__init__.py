@@ -1,4 +1,4 @@
-"""Multi-hop payments above the channels (proto/04-onion.md, proto/08-forwarding.md).
+"""Multi-hop payments above the channels (proto/04-onion.md, proto/09-forwarding.md).
 
 ``machine`` is the pure forwarding state machine: an incoming lock with an onion becomes an
 outgoing lock on the next channel (or, at the payee, is claimed), a preimage learned downstream

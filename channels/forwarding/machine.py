@@ -1,4 +1,4 @@
-"""The forwarding state machine (proto/08-forwarding.md): pure, no I/O, no clock.
+"""The forwarding state machine (proto/09-forwarding.md): pure, no I/O, no clock.
 
 The engine feeds it the core's notices about locks (added by a peer, settled by a peer, our
 own operations done or failed, secrets learned on the L1) inside one step, through a

@@ -1,6 +1,6 @@
 """What a forwarder charges and accepts: fees, expiry deltas and limits per channel.
 
-The safety rule (proto/08-forwarding.md section 3): a forwarder learns the preimage from its
+The safety rule (proto/09-forwarding.md section 3): a forwarder learns the preimage from its
 outgoing lock at the latest at that lock's expiry (the payee may reveal it on the L1 up to
 then). It must then settle its incoming lock, off-chain or by registering the secret on the L1
 before that lock expires. The node goes to the L1 ``lock_margin`` seconds before an incoming

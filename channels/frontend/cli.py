@@ -98,12 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo_command import add_commands as add_demo
     from .devnet_commands import add_commands as add_devnet
     from .game_commands import add_commands as add_game
+    from .hop_commands import add_commands as add_hop
     from .invoice_commands import add_commands as add_invoice
     from .node_commands import add_commands as add_node
     from .route_commands import add_commands as add_route
     from .tower_commands import add_commands as add_tower
 
-    for add in (add_demo, add_devnet, add_node, add_invoice, add_tower, add_route, add_game):
+    for add in (add_demo, add_devnet, add_node, add_invoice, add_tower, add_route, add_game, add_hop):
         add(sub, common)
     return parser
 

@@ -449,7 +449,12 @@ def _payment_json(row: tuple[bytes, bytes, str, str, int, str, str, int]) -> dic
 @method("list-payments", "limit")
 async def _list_payments(node: Node, p: Params) -> dict[str, Any]:
     limit = min(p.integer("limit", MAX_PAYMENTS_LISTED), MAX_PAYMENTS_LISTED)
-    return {"payments": [_payment_json(row) for row in node.store.list_payments(limit)]}
+    payments = [_payment_json(row) for row in node.store.list_payments(limit)]
+    if getattr(node, "payments", None) is None:  # a node without multi-hop payments (a test double)
+        return {"payments": payments}
+    # Newest first across both kinds (a stable sort: same-second channel payments keep their order).
+    payments = sorted(payments + _hop_payments(node, limit), key=lambda e: e["time"], reverse=True)[:limit]
+    return {"payments": payments, "fees_earned": node.payments.fees_earned()}
 
 
 @method("list-funds")
@@ -476,6 +481,162 @@ async def _list_funds(node: Node, p: Params) -> dict[str, Any]:
 @method("stop")
 async def _stop(node: Node, p: Params) -> dict[str, Any]:
     return {"stopping": True}  # the connection handler sets ``node.stopped`` once this is sent
+
+
+# --- multi-hop payments: invoice, pay, keysend, route, graph, set-fees, list-forwards ------------
+# The methods behind channels/frontend/hop_commands.py, thin over ``node.payments``
+# (channels/node/payments.py); list-payments adds the multi-hop entries through ``_hop_payments``.
+
+MAX_PAY_WAIT = 500  # seconds a pay or keysend may be told to wait (the CLI client waits 600)
+MAX_GRAPH_CHANNELS_LISTED = 10_000  # channels a graph answer lists; num_channels counts them all
+_HOP_STATUS = {"succeeded": "complete", "paid": "complete", "settled": "complete"}  # list-payments' words
+
+
+def _payment_result(node: Node, record: Any) -> dict[str, Any]:
+    result: dict[str, Any] = node.payments.payment_json(record)
+    return result
+
+
+def _pay_wait(p: Params) -> float:
+    from ..node.payments import PAY_TIMEOUT as HOP_PAY_TIMEOUT
+
+    return float(p.integer("timeout", int(HOP_PAY_TIMEOUT), maximum=MAX_PAY_WAIT))
+
+
+@method("invoice", "amount", "description", "expiry")
+async def _invoice(node: Node, p: Params) -> dict[str, Any]:
+    """A signed invoice to this node; no ``amount``: the payer chooses it."""
+    amount = p.integer("amount", maximum=MAX_AMOUNT) if p.has("amount") else None
+    description = p._raw.get("description", "")
+    if not isinstance(description, str):
+        raise InvalidParams("description must be a string")
+    text, record = await node.payments.create_invoice(amount, description=description,
+                                                      expiry=p.integer("expiry", 3600))
+    return {"invoice": text, "payment_hash": record.payment_hash.hex(), "amount": record.amount,
+            "asset": record.asset, "description": record.description, "expires_at": record.expires_at}
+
+
+@method("pay", "invoice", "amount", "max_fee", "timeout")
+async def _pay_invoice(node: Node, p: Params) -> dict[str, Any]:
+    """Pay an invoice over one or more hops: ``status`` succeeded, failed, or pending after ``timeout``
+    (paying the same invoice again waits for it, or returns it: never a second payment)."""
+    amount = p.integer("amount", maximum=MAX_AMOUNT) if p.has("amount") else None
+    max_fee = p.integer("max_fee", minimum=0, maximum=MAX_AMOUNT) if p.has("max_fee") else None
+    record = await node.payments.pay_invoice(p.text("invoice"), amount=amount, max_fee=max_fee,
+                                             timeout=_pay_wait(p))
+    return _payment_result(node, record)
+
+
+@method("keysend", "peer_id", "amount", "max_fee", "timeout")
+async def _keysend(node: Node, p: Params) -> dict[str, Any]:
+    peer_id = p.text("peer_id")
+    if not _PEER_ID.match(peer_id):
+        raise InvalidParams(f"peer_id {peer_id[:100]!r} is not a peer id (base58, e.g. 12D3KooW...)")
+    max_fee = p.integer("max_fee", minimum=0, maximum=MAX_AMOUNT) if p.has("max_fee") else None
+    record = await node.payments.keysend(peer_id, p.integer("amount", maximum=MAX_AMOUNT), max_fee=max_fee,
+                                         timeout=_pay_wait(p))
+    return _payment_result(node, record)
+
+
+@method("route", "peer_id", "amount")
+async def _route(node: Node, p: Params) -> dict[str, Any]:
+    """Candidate routes to a peer, cheapest first, and why the first was chosen (nothing is paid)."""
+    peer_id = p.text("peer_id")
+    if not _PEER_ID.match(peer_id):
+        raise InvalidParams(f"peer_id {peer_id[:100]!r} is not a peer id (base58, e.g. 12D3KooW...)")
+    result: dict[str, Any] = node.payments.candidates(peer_id, p.integer("amount", maximum=MAX_AMOUNT))
+    return {"peer_id": peer_id, **result}
+
+
+@method("graph")
+async def _graph(node: Node, p: Params) -> dict[str, Any]:
+    """The channel graph the node routes over (what gossip told it), one entry per channel."""
+    from ..invoice.peerid import peer_id_of
+
+    graph = node.payments.graph()
+    channels: dict[bytes, dict[str, Any]] = {}
+    for edge in graph.edges:
+        entry = channels.get(edge.channel_id)
+        if entry is None:
+            if len(channels) >= MAX_GRAPH_CHANNELS_LISTED:
+                continue
+            low, high = sorted((edge.source, edge.target))
+            entry = channels[edge.channel_id] = {
+                "channel_id": edge.channel_id.hex(), "node1": peer_id_of(low), "node2": peer_id_of(high),
+                "node1_key": low.hex(), "node2_key": high.hex(), "capacity": edge.capacity, "directions": []}
+        entry["directions"].append({
+            "direction": edge.direction, "source": peer_id_of(edge.source), "base_fee": edge.base_fee,
+            "fee_ppm": edge.fee_ppm, "expiry_delta": edge.expiry_delta, "htlc_minimum": edge.htlc_minimum,
+            "htlc_maximum": edge.htlc_maximum, "enabled": edge.enabled})
+    return {"num_nodes": graph.num_nodes, "num_channels": graph.num_channels, "channels": list(channels.values()),
+            "truncated": graph.num_channels > len(channels)}
+
+
+@method("set-fees", "channel_id", "base", "ppm", "expiry_delta", "htlc_minimum", "htlc_maximum", "enabled")
+async def _set_fees(node: Node, p: Params) -> dict[str, Any]:
+    """What forwarding out of one of our channels costs; parameters left out keep their value."""
+    cid = node.find_channel(p.text("channel_id"))
+
+    def optional(name: str) -> int | None:
+        return p.integer(name, minimum=0, maximum=MAX_AMOUNT) if p.has(name) else None
+
+    enabled = p.flag("enabled") if p.has("enabled") else None
+    policy = await node.payments.set_fees(cid, base=optional("base"), ppm=optional("ppm"),
+                                          expiry_delta=optional("expiry_delta"),
+                                          htlc_minimum=optional("htlc_minimum"),
+                                          htlc_maximum=optional("htlc_maximum"), enabled=enabled)
+    return {"channel_id": cid.hex(), "base_fee": policy.base_fee, "fee_ppm": policy.fee_ppm,
+            "expiry_delta": policy.expiry_delta, "htlc_minimum": policy.htlc_minimum,
+            "htlc_maximum": policy.htlc_maximum, "enabled": policy.enabled}
+
+
+@method("list-forwards", "limit")
+async def _list_forwards(node: Node, p: Params) -> dict[str, Any]:
+    """Locks we forwarded, newest first, and the fees the settled ones earned."""
+    limit = min(p.integer("limit", MAX_PAYMENTS_LISTED), MAX_PAYMENTS_LISTED)
+    return {"forwards": node.payments.list_forwards(limit), "fees_earned": node.payments.fees_earned()}
+
+
+def _hop_payments(node: Node, limit: int) -> list[dict[str, Any]]:
+    """list-payments' multi-hop entries: ``out`` (our payments), ``in`` (invoices and keysends paid
+    to us) and ``forwarded`` (with the fee earned), in the keys of the channel payments."""
+    from ..forwarding.records import Forward, InvoiceRecord, PaymentRecord, ReceivedPart, SentPart
+
+    hops = node.payments
+    first_channel: dict[bytes, bytes] = {}  # payment hash -> a channel its parts used (a settled one first)
+    for part in reversed(hops.records(SentPart, limit=limit)):
+        if part.status == "succeeded" or part.payment_hash not in first_channel:
+            first_channel[part.payment_hash] = part.channel_id
+    for got in reversed(hops.records(ReceivedPart, limit=limit)):
+        if got.status == "settled" or got.hashlock not in first_channel:
+            first_channel[got.hashlock] = got.channel_id
+
+    def entry(key: bytes, direction: str, status: str, amount: int, asset: str, channel: bytes, when: int,
+              detail: str, **more: Any) -> dict[str, Any]:
+        return {"payment_id": key.hex(), "payment_hash": key.hex(), "direction": direction, "kind": "multihop",
+                "status": _HOP_STATUS.get(status, status), "amount": amount, "asset": asset,
+                "channel_id": channel.hex(), "time": when, "detail": detail, "version": None, **more}
+
+    out = []
+    for pay in hops.records(PaymentRecord, limit=limit):
+        what = "keysend" if pay.keysend else "invoice"
+        detail = (f"{what} to {pay.payee}, fee {pay.fee_paid}" if pay.status == "succeeded"
+                  else f"{what} to {pay.payee}: {pay.failure or pay.status}")
+        out.append(entry(pay.payment_hash, "out", pay.status, pay.amount, pay.asset,
+                         first_channel.get(pay.payment_hash, b""), pay.created, detail, fee=pay.fee_paid,
+                         route=list(pay.route), peer_id=pay.payee))
+    for inv in hops.records(InvoiceRecord, status="paid", limit=limit):
+        out.append(entry(inv.payment_hash, "in", inv.status, inv.received, inv.asset,
+                         first_channel.get(inv.payment_hash, b""), inv.paid_at,
+                         inv.description if inv.description else "invoice", fee=0))
+    for fwd in hops.records(Forward, limit=limit):
+        fee = fwd.fee if fwd.status == "settled" else 0
+        detail = f"{fwd.in_channel.hex()[:16]} -> {fwd.out_channel.hex()[:16]}, fee {fee}"
+        if fwd.failure:
+            detail += f": {fwd.failure}"
+        out.append(entry(fwd.hashlock, "forwarded", fwd.status, fwd.amount_out, fwd.asset, fwd.in_channel,
+                         fwd.created, detail, fee=fee, out_channel_id=fwd.out_channel.hex()))
+    return out
 
 
 # --- events: a page of the log, or a subscription (channels.node.events) -------------------------

@@ -302,6 +302,8 @@ def _human_payments(r: dict[str, Any]) -> str:
         lines.append(f"{when:<19}  {pay['direction']:<8}  {pay['status']:<8}  "
                      f"{format_amount(pay['amount'], pay['asset']):>14}  channel {pay['channel_id']}  "
                      f"payment {pay['payment_id']}  {pay['detail']}".rstrip())
+    if r.get("fees_earned"):  # multi-hop forwards (channels.frontend.hop_commands)
+        lines.append(f"fees earned forwarding: {r['fees_earned']}")
     return "\n".join(lines) or "no payments"
 
 

@@ -63,11 +63,24 @@ class NodeConfig:
     # Developer mode (channels.node.dev): enables the ``dev`` commands, with which this node can
     # cheat (register a stale state) to try a watchtower. Never with funds that matter.
     dev: bool = False
+    # Multi-hop payments (proto/09-forwarding.md): default terms for forwarding out of each of
+    # our channels (``set-fees`` changes one channel), and the limits a forwarder keeps.
+    fee_base: int = 1
+    fee_ppm: int = 100
+    expiry_delta: int = 240  # seconds between incoming and outgoing lock expiry; at least 2 x lock_margin
+    min_final_expiry_delta: int = 600  # seconds our incoming lock must have left when we are the payee
+    max_forwards_in_flight: int = 64  # per outgoing channel
+    mpp_timeout: int = 60  # seconds we hold the parts of an incomplete payment to us
 
     def __attrs_post_init__(self) -> None:
         """The library path gets the same checks as config.toml (a ``ConfigError``, all lines)."""
         values = {f.name: getattr(self, f.name) for f in attrs.fields(NodeConfig) if f.name != "data_dir"}
         good, problems = check_settings(values)
+        margin, delta = good.get("lock_margin", self.lock_margin), good.get("expiry_delta", self.expiry_delta)
+        if not problems and delta < 2 * margin:
+            # The forwarding safety rule (proto/09-forwarding.md section 3).
+            problems.append(f"expiry_delta = {delta}: must be at least 2 x lock_margin ({2 * margin} s), the time a "
+                            "forwarder needs to see a secret on the L1 and claim upstream with it")
         if problems:
             raise ConfigError("\n".join(problems))
         for key, value in good.items():  # e.g. listen="/ip4/..." -> ("/ip4/...",)
@@ -100,9 +113,9 @@ class _Bad(Exception):
     """A value is not what its key expects; ``str`` is the ``expected ...`` part of the line."""
 
 
-def _integer(minimum: int, what: str) -> Callable[[Any], Any]:
+def _integer(minimum: int, what: str, maximum: int = MAX_INT) -> Callable[[Any], Any]:
     def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_INT:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
             raise _Bad(what)
         return value
 
@@ -213,11 +226,16 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "max_events": _integer(1, "a positive integer"),
     "tick_interval": _number("a positive number (seconds)"),
     "reconnect_interval": _number("a positive number (seconds)"),
+    "fee_ppm": _integer(0, "an integer from 0 to 1000000 (parts per million)", 1_000_000),
+    "expiry_delta": _integer(1, _SECONDS),
+    "min_final_expiry_delta": _integer(1, _SECONDS),
+    "max_forwards_in_flight": _integer(1, "a positive integer"),
+    "mpp_timeout": _integer(1, _SECONDS),
 }
 # (low, high): low <= high must hold, e.g. the default window lies within the accepted ones.
 ORDER = [("min_challenge_duration", "challenge_duration"), ("challenge_duration", "max_challenge_duration"),
          ("min_challenge_duration", "max_challenge_duration"), ("max_inbound_per_ip", "max_inbound_total"),
-         ("max_inbound_per_peer", "max_inbound_total")]
+         ("max_inbound_per_peer", "max_inbound_total"), ("lock_margin", "min_final_expiry_delta")]
 
 
 def _by_default(default: Any) -> Callable[[Any], Any]:

@@ -32,7 +32,7 @@ from ..core.messages import (
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation
 from ..core.state import Allocation, ChannelParams, SignedState
 from ..errors import ChannelsError, ConfigError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
-from ..forwarding import HopMachine
+from ..forwarding import FeePolicy, HopLimits, HopMachine
 from ..forwarding.records import ChannelPolicy, Forward, InvoiceRecord, ReceivedPart, SentPart
 from ..keyfile import LIBP2P_IDENTITY, load_or_create_key
 from ..logs import Brief
@@ -192,7 +192,12 @@ class Node:
         self.identity = load_or_create_key(config.identity_path, use=LIBP2P_IDENTITY)
         hops = HopMachine(node_secret=onion_secret_from_ed25519_seed(self.identity.seed),
                           node_public=onion_public_from_ed25519(self.identity.public_key),
-                          lock_margin=config.lock_margin)
+                          lock_margin=config.lock_margin,
+                          limits=HopLimits(max_locks_in_flight=config.max_forwards_in_flight,
+                                           min_final_expiry_delta=config.min_final_expiry_delta,
+                                           mpp_timeout=config.mpp_timeout),
+                          default_policy=FeePolicy(base_fee=config.fee_base, fee_ppm=config.fee_ppm,
+                                                   expiry_delta=config.expiry_delta))
         hops.load([kind.from_bytes(body) for kind, status in _LIVE_RECORDS
                    for _, _, _, body in store.hop_records(kind.KIND, status=status)], now=0)
         self.engine = Engine(store, Env(scheme=backend.scheme, signer=backend.signer, apps=apps,

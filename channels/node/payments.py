@@ -219,8 +219,10 @@ class Payments:
                                       scorer=self.scorer, now=time.monotonic())
         except RoutingError as exc:
             raise PaymentError(f"no route to {peer_id} for {amount}: {exc}") from None
+        if not routes:
+            raise PaymentError(f"no route to {peer_id} for {amount} over the channels this node knows")
         result = explain(routes)
-        for r, route in zip(result.get("routes", []), routes, strict=False):
+        for r, route in zip(result["candidates"], routes, strict=True):
             r["route"] = [_peer_id(k) for k in route.nodes[1:]]
         return result
 

@@ -12,6 +12,7 @@ from typing import Any
 import trio
 
 from channels.chain.devnet.ledger import Devnet
+from channels.core.channel import Phase
 from channels.core.ids import ChannelId
 from channels.invoice.peerid import peer_id_of
 from channels.keyfile import LIBP2P_IDENTITY, load_or_create_key
@@ -27,7 +28,7 @@ async def hop_network(tmp_path: Path, names: list[str], faults: Faults | None = 
     async with AsyncExitStack() as stack:
         nodes: dict[str, Node] = {}
         for name in names:
-            config = load_config(tmp_path / name, tick_interval=0.05, reconnect_interval=0.02, **settings)
+            config = load_config(tmp_path / name, **{"tick_interval": 0.05, "reconnect_interval": 0.02, **settings})
             config.data_dir.mkdir(parents=True, exist_ok=True)
             key = load_or_create_key(config.identity_path, use=LIBP2P_IDENTITY)
             transport = await stack.enter_async_context(open_memory_transport(net, peer_id_of(key.public_key)))
@@ -56,7 +57,7 @@ async def quiet(nodes: list[Node], timeout: float = 30) -> None:
     with trio.fail_after(timeout):
         while True:
             busy = [n for n in nodes for ch in n.engine.channels.values()
-                    if ch.allocation.locks or ch.pending or ch.queue]
+                    if ch.phase is not Phase.SETTLED and (ch.allocation.locks or ch.pending or ch.queue)]
             if not busy:
                 return
             await trio.sleep(0.05)

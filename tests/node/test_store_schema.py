@@ -54,8 +54,8 @@ def test_a_new_store_is_built_by_the_steps_and_records_its_version(tmp_path: Pat
     store.close()
     assert meta_version(tmp_path / "node.db") == str(SCHEMA_VERSION).encode()
     db = sqlite3.connect(tmp_path / "node.db")
-    assert tables(db) == V1_TABLES | {"quarantine", "outbox", "l1_outbox", "events", "towers", "tower_acks", "hop_records",
-                                      "sqlite_sequence"}
+    assert tables(db) == V1_TABLES | {"quarantine", "outbox", "l1_outbox", "events", "towers", "tower_acks",
+                                      "hop_records", "sqlite_sequence"}
     db.close()
     again = Store(tmp_path / "node.db")
     assert again.opened_at_version == SCHEMA_VERSION, "an up-to-date store is opened without a migration"

@@ -36,6 +36,7 @@ OTHER_GENERATORS = {
     "onion.json": "tests/onion/make_onion_vectors.py",
     "games.json": "tests/games/make_game_vectors.py",
     "tower.json": "tests/watchtower/make_tower_vectors.py",
+    "gossip.json": "tests/gossip/make_vectors.py",
 }
 TABLE = json.loads((PROTO / "messages.json").read_text(encoding="utf-8"))
 SCHEME = DevnetScheme()
