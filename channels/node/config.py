@@ -71,6 +71,7 @@ class NodeConfig:
     min_final_expiry_delta: int = 600  # seconds our incoming lock must have left when we are the payee
     max_forwards_in_flight: int = 64  # per outgoing channel
     mpp_timeout: int = 60  # seconds we hold the parts of an incomplete payment to us
+    gossip: bool = True  # announce public channels and learn the graph over gossipsub (libp2p hosts only)
 
     def __attrs_post_init__(self) -> None:
         """The library path gets the same checks as config.toml (a ``ConfigError``, all lines)."""

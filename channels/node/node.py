@@ -56,6 +56,7 @@ from .engine import (
     Waiter,
 )
 from .events import EventFeed, NodeEvent
+from .gossip_link import NodeGossip
 from .identity import init_digest, verify_init
 from .links import BROKE, REFUSED, UNREACHABLE, PeerLink, Transport
 from .payments import Payments
@@ -227,6 +228,7 @@ class Node:
         # Called with the ids of the channels each committed step changed (after the commit):
         # services built on the node (the game referee) react without polling.
         self.on_commit: list[Callable[[list[ChannelId]], None]] = []
+        self.gossip: NodeGossip | None = None  # the channel graph over gossipsub (channels.node.gossip_link)
         self._l1_logged = -math.inf
         self.stopped = trio.Event()
 
@@ -266,6 +268,8 @@ class Node:
                 nursery.start_soon(node._watch_chain)
                 nursery.start_soon(node._tick)
                 node.towers.start(nursery)
+                if transport is None and config.gossip:  # our own libp2p host: gossip runs on it
+                    node.gossip = await NodeGossip.start(node, nursery, net)
                 for peer in sorted(set(node.engine.peer_of.values())):
                     if node._worth_redialling(peer):
                         node._link(peer)

@@ -455,6 +455,8 @@ class Payments:
                                         fee_ppm=policy.fee_ppm, expiry_delta=policy.expiry_delta,
                                         htlc_minimum=policy.htlc_minimum, htlc_maximum=policy.htlc_maximum,
                                         enabled=policy.enabled))
+        if self.node.gossip is not None:
+            await self.node.gossip.publish_policy(channel_id, policy)
         return policy
 
     def list_forwards(self, limit: int | None = None) -> list[dict[str, Any]]:
