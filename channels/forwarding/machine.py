@@ -94,11 +94,20 @@ class HopMachine:
         self.policies: dict[bytes, FeePolicy] = {}  # by channel id; absent: ``default_policy``
         self.replay = ReplayCache(max_entries=MAX_REPLAY_ENTRIES // 10,
                                   max_horizon=self.limits.max_expiry_horizon + 1)
-        self.settled_keys: set[bytes] = set()  # lock keys already handled and finished (re-delivery)
 
     def load(self, records: list[_Record], now: int) -> None:
         for record in records:
             self._index(record, now)
+
+    def remember_onions(self, records: list[_Record], now: int) -> None:
+        """At start, with the L1 time: the replay tags of every forward and payment part to us
+        whose lock has not expired, finished ones included (a replay of a settled onion would
+        make us pay out again)."""
+        for record in records:
+            if isinstance(record, Forward):
+                self._remember_tag(record.replay_tag, record.in_expiry, now, record.in_channel)
+            elif isinstance(record, ReceivedPart):
+                self._remember_tag(record.replay_tag, record.expiry, now, record.channel_id)
 
     def policy(self, channel_id: bytes) -> FeePolicy:
         return self.policies.get(channel_id, self.default_policy)
@@ -118,15 +127,13 @@ class HopMachine:
             else:
                 self.forwards.pop(record.key, None)
                 self.by_out.pop(record.out_key, None)
-                self.settled_keys.add(record.key)
-            self._remember_tag(record.replay_tag, record.in_expiry, now, record.in_channel)
+            self._remember_tag(record.replay_tag, record.in_expiry, max(now, record.created), record.in_channel)
         elif isinstance(record, ReceivedPart):
             if record.status == "held":
                 self.held[record.key] = record
             else:
                 self.held.pop(record.key, None)
-                self.settled_keys.add(record.key)
-            self._remember_tag(record.replay_tag, record.expiry, now, record.channel_id)
+            self._remember_tag(record.replay_tag, record.expiry, max(now, record.created), record.channel_id)
         elif isinstance(record, InvoiceRecord):
             self.invoices[record.key] = record
         elif isinstance(record, SentPart):
@@ -204,7 +211,8 @@ class HopTxn:
         return self.m.policy(channel_id)
 
     def _known(self, key: bytes) -> bool:
-        return (key in self.m.settled_keys or self.forward(key) is not None or key in self.m.held
+        # A lock handled and finished before has its onion's tag in the replay cache until it expires.
+        return (self.forward(key) is not None or key in self.m.held
                 or self._staged(ReceivedPart, key) is not None)
 
     def _out_count(self, channel_id: bytes) -> tuple[int, int]:

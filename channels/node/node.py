@@ -828,6 +828,10 @@ class Node:
 
     async def _run_engine(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.engine.now = await self.ledger.now()
+        if self.engine.hops is not None:
+            self.engine.hops.remember_onions([kind.from_bytes(body) for kind in (Forward, ReceivedPart)
+                                              for _, _, _, body in self.store.hop_records(kind.KIND)],
+                                             self.engine.now)
         task_status.started()
         while True:
             items = [await self._input_recv.receive()]

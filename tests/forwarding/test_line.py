@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
 import trio
 from trio.testing import MockClock
+
+from channels.core.ops import AddLock
+from channels.forwarding import HopTxn
 
 from .helpers import balance, hop_network, line, quiet, teach_graph
 
@@ -72,3 +76,32 @@ async def test_keysend_and_a_refused_invoice(tmp_path: Path, autojump_clock: Moc
             assert failed.status == "failed" and "incorrect_or_unknown_payment_details" in failed.failure
             await quiet([a, b, c])
         assert balance(c, bc) == 777 and balance(a, ab) == 100_000 - 777 - sent.fee_paid
+
+
+async def test_a_replayed_onion_is_refused(tmp_path: Path, autojump_clock: MockClock) -> None:
+    async with hop_network(tmp_path, ["a", "b", "c"]) as (_dev, _net, nodes):
+        a, b, c = (nodes[n] for n in "abc")
+        seen: list[AddLock] = []
+        machine = b.engine.hops
+        assert machine is not None
+
+        class Recording(HopTxn):
+            def lock_added(self, channel_id: bytes, ch: Any, op: AddLock, *rest: Any) -> None:
+                seen.append(op)
+                super().lock_added(channel_id, ch, op, *rest)
+
+        machine.begin = lambda now, unix_now: Recording(machine, now, unix_now)  # type: ignore[method-assign]
+        with trio.fail_after(60):
+            ab, bc = await line([a, b, c], 100_000)
+            teach_graph(a, [(b, c, bc)])
+            first = await a.payments.keysend(c.peer_id, 1_000)
+            assert first.status == "succeeded"
+            await quiet([a, b, c])
+            # a (or anyone who saw the packet) sends the same onion again in a new lock of its own:
+            # b must not forward it a second time.
+            replay = attrs.evolve(seen[0], lock_id=b"replayed-lock-01")
+            await a._propose(ab, replay)
+            await quiet([a, b, c])
+        assert len(b.payments.list_forwards()) == 1  # refused before anything was locked downstream
+        assert balance(c, bc) == 1_000
+        assert balance(a, ab) == 100_000 - 1_000 - first.fee_paid  # the replayed lock came back to a
