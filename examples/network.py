@@ -132,6 +132,16 @@ async def run(workdir: Path) -> int:
             print(f"  alice pays bob 1 unit {burst} times at once: batched into version {row['version']}; "
                   f"alice {row['balance']}, bob {row['peer_balance']}")
 
+            print("\na multi-hop payment: carol writes an invoice, alice pays it through bob (onion-routed locks):")
+            invoice = await call(rpc("carol"), "invoice", {"amount": 400, "description": "demo"})
+            print(f"  carol's invoice: {invoice['invoice'][:48]}...")
+            paid = await call(rpc("alice"), "pay", {"invoice": invoice["invoice"]})
+            hops = " -> ".join(["alice", *("bob" if p == nodes["bob"]["peer_id"] else "carol" for p in paid["route"])])
+            print(f"  {paid['status']}: {paid['amount']} over {hops}, fee {paid['fee_paid']} to bob; "
+                  f"preimage {paid['preimage'][:16]}... proves it")
+            multihop_fee = int(paid["fee_paid"]) if paid["status"] == "succeeded" else 0
+            multihop = 400 if paid["status"] == "succeeded" else 0
+
             print("\nclosing cooperatively (final state signed by both, conclude + withdraw on the L1):")
             for name, cid in (("alice", ab), ("carol", bc)):
                 closed = await call(rpc(name), "close", {"channel_id": cid})
@@ -140,9 +150,10 @@ async def run(workdir: Path) -> int:
             print("\nL1 balances after:  " + ", ".join(f"{n} {after[n]}" for n in NAMES))
             deltas = {n: after[n] - before[n] for n in NAMES}
             print("change:             " + ", ".join(f"{n} {deltas[n]:+d}" for n in NAMES))
-            expected = {"alice": -(1_200 - 200 + 300 + burst), "carol": 800 - 150 + 50}
+            expected = {"alice": -(1_200 - 200 + 300 + burst + multihop + multihop_fee),
+                        "carol": 800 - 150 + 50 + multihop}
             expected["bob"] = -expected["alice"] - expected["carol"]
-            ok = deltas == expected and sum(deltas.values()) == 0
+            ok = deltas == expected and sum(deltas.values()) == 0 and multihop > 0
             print("every unit accounted for" if ok else f"MISMATCH: expected {expected}")
 
         for name in NAMES:
