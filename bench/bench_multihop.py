@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ from tests.procs import NodeProc  # noqa: E402
 
 AIM = 0.25  # three-hop payments per second over direct ones
 DEPOSIT = 10**12  # each channel, from its left end: no payment here runs out of liquidity
-GOSSIP_WAIT = 60.0  # seconds A may take to learn all three channels
+GOSSIP_WAIT = 60.0  # seconds A may take to learn all three channels and their terms
 FORWARD_LIMIT = 64  # the forwarders' default max_forwards_in_flight (docs/settings.md)
 
 
@@ -49,6 +50,23 @@ def load_bench(name: str) -> Any:
 
 
 bench_node = load_bench("bench_node")  # libp2p_rtt and quantiles_ms, measured and cut the same way
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) of this process (``a``) and of each daemon so far (Linux /proc)."""
+    out = {"a": time.process_time()}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def cpu_ms_per_payment(before: dict[str, float], after: dict[str, float], payments: int) -> dict[str, float]:
+    """Which process the payments cost most: CPU ms per payment (the machine's cores are shared)."""
+    return {name: round((after[name] - before[name]) * 1000 / payments, 3) for name in after if name in before}
 
 
 async def in_flight(count: int, limit: int, pay: Any) -> tuple[float, list[float]]:
@@ -113,7 +131,7 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     nursery.start_soon(open_by, b, "c", "bc")
                     nursery.start_soon(open_by, c, "d", "cd")
                 with trio.fail_after(GOSSIP_WAIT):
-                    while a.payments.graph().num_channels < 3:
+                    while a.payments.graph().num_edges < 6:  # both directions' terms of all three
                         await trio.sleep(0.1)
                 gossip_s = time.perf_counter() - setup
                 ab, d_id = ChannelId(bytes.fromhex(opened["ab"])), infos["d"]["peer_id"]
@@ -142,8 +160,13 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     await three_hops()
                     seq.append(time.perf_counter() - t0)
+                pids = {"devnet": devnet.proc.pid} if devnet.proc else {}
+                pids.update({name: proc.proc.pid for name, proc in daemons.items() if proc.proc})
+                cpu = [cpu_seconds(pids)]
                 direct_s, direct_lat = await in_flight(args.payments, args.in_flight, direct)
+                cpu.append(cpu_seconds(pids))
                 hop_s, hop_lat = await in_flight(args.payments, args.in_flight, three_hops)
+                cpu.append(cpu_seconds(pids))
                 version = a.channel(ab).version
         direct_p50, direct_p99 = bench_node.quantiles_ms(direct_lat)
         hop_p50, hop_p99 = bench_node.quantiles_ms(hop_lat)
@@ -152,10 +175,12 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "payments": args.payments, "in_flight": args.in_flight,
             "direct_payments_per_s": round(args.payments / direct_s, 1),
             "multihop_3hop_payments_per_s": round(args.payments / hop_s, 1),
-            "direct": {"p50_ms": direct_p50, "p99_ms": direct_p99},
+            "direct": {"p50_ms": direct_p50, "p99_ms": direct_p99,
+                       "cpu_ms_per_payment": cpu_ms_per_payment(cpu[0], cpu[1], args.payments)},
             "multihop_3hop": {"p50_ms": hop_p50, "p99_ms": hop_p99, "failed": len(failed),
                               "failures": sorted(set(failed))[:3], "sequential_payments": args.sequential,
-                              "sequential_p50_ms": seq_p50, "sequential_p99_ms": seq_p99},
+                              "sequential_p50_ms": seq_p50, "sequential_p99_ms": seq_p99,
+                              "cpu_ms_per_payment": cpu_ms_per_payment(cpu[1], cpu[2], args.payments)},
             "setup": {"open_and_gossip_s": round(gossip_s, 2), "final_version_ab": int(version),
                       "max_forwards_in_flight": settings["max_forwards_in_flight"]},
         }
