@@ -568,8 +568,11 @@ async def _graph(node: Node, p: Params) -> dict[str, Any]:
             "direction": edge.direction, "source": peer_id_of(edge.source), "base_fee": edge.base_fee,
             "fee_ppm": edge.fee_ppm, "expiry_delta": edge.expiry_delta, "htlc_minimum": edge.htlc_minimum,
             "htlc_maximum": edge.htlc_maximum, "enabled": edge.enabled})
-    return {"num_nodes": graph.num_nodes, "num_channels": graph.num_channels, "channels": list(channels.values()),
-            "truncated": graph.num_channels > len(channels)}
+    result = {"num_nodes": graph.num_nodes, "num_channels": graph.num_channels, "channels": list(channels.values()),
+              "truncated": graph.num_channels > len(channels)}
+    if node.gossip is not None:  # accepted and dropped messages by kind and reason
+        result["gossip"] = node.gossip.service.stats()
+    return result
 
 
 @method("set-fees", "channel_id", "base", "ppm", "expiry_delta", "htlc_minimum", "htlc_maximum", "enabled")

@@ -149,6 +149,7 @@ def test_payments_across_a_line_of_three_nodes(line3: Line) -> None:
     # Gossip: a learns b-c (announced by b, co-signed by c, checked against the L1).
     graph = wait_until("a's graph has both channels", lambda: (g := node(a, "graph"))["num_channels"] == 2 and g)
     assert graph["num_nodes"] == 3
+    assert graph["gossip"]["num_channels"] == 2 and isinstance(graph["gossip"]["dropped"], dict)
     # keysend: to a neighbour (no fee), and to c through b (no invoice, no route hint: gossip).
     direct = node(a, "keysend", id_b, "300")
     assert (direct["status"], direct["route"], direct["fee_paid"], direct["amount"]) == ("succeeded", [id_b], 0, 300)
