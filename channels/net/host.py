@@ -105,19 +105,13 @@ CLOSE_POLL_INTERVAL = 5.0
 Handler = Callable[[Stream], Awaitable[None]]
 
 
-class _DisconnectWatcher(INotifee):
-    """Wakes ``Host.wait_disconnected`` callers when a connection closes."""
-
-    def __init__(self) -> None:
-        self.events: dict[str, trio.Event] = {}
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        peer = conn.muxed_conn.peer_id.to_base58()
-        event = self.events.pop(peer, None)
-        if event is not None:
-            event.set()
+class QuietNotifee(INotifee):
+    """A libp2p notifee that ignores everything: subclasses override the events they watch."""
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
+        return None
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         return None
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
@@ -131,6 +125,19 @@ class _DisconnectWatcher(INotifee):
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
         return None
+
+
+class _DisconnectWatcher(QuietNotifee):
+    """Wakes ``Host.wait_disconnected`` callers when a connection closes."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, trio.Event] = {}
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        peer = conn.muxed_conn.peer_id.to_base58()
+        event = self.events.pop(peer, None)
+        if event is not None:
+            event.set()
 
 
 def _alive(conn: INetConn) -> bool:

@@ -26,16 +26,15 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import multiaddr
 import trio
-from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import INetConn, INetwork
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub, get_content_addressed_msg_id
 from libp2p.tools.anyio_service import background_trio_service
 
-from .host import Host
+from .host import Host, QuietNotifee
 
 __all__ = ["MAX_PUBSUB_RPC", "Topic", "Validator", "open_topic"]
 
@@ -48,28 +47,13 @@ MAX_PUBSUB_RPC = 256 * 1024  # bytes of one inbound pubsub RPC (several messages
 VALIDATION_TIMEOUT = 15.0  # seconds a validator may take (it may ask the L1); then the message is dropped
 
 
-class _ConnectWatcher(INotifee):
+class _ConnectWatcher(QuietNotifee):
     def __init__(self, callback: Callable[[str], None]) -> None:
         self.callback: Callable[[str], None] | None = callback
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
         if self.callback is not None:
             self.callback(conn.muxed_conn.peer_id.to_base58())
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        return None
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        return None
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        return None
-
-    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        return None
-
-    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        return None
 
 
 class Topic:
