@@ -163,6 +163,9 @@ class GossipState:
         self.accepted: Counter[str] = Counter()
         self._channels: dict[bytes, _Channel] = {}
         self._nodes: dict[bytes, _Node] = {}
+        # Bumped by every change to channels or their terms: the routing graph is rebuilt only then.
+        self.generation = 0
+        self._graphs: dict[str | None, tuple[int, Graph]] = {}
         self._node_channels: dict[bytes, set[bytes]] = {}
         self._pending: dict[tuple[bytes, int], tuple[ChannelUpdate, bytes, int]] = {}
         self._closed: OrderedDict[bytes, None] = OrderedDict()
@@ -204,7 +207,16 @@ class GossipState:
 
     def to_routing_graph(self, asset: str | None = None) -> Graph:
         """The pathfinder's graph: one edge per channel direction with an update (node keys are
-        the 32-byte Ed25519 identity keys); ``asset`` keeps only that asset's channels."""
+        the 32-byte Ed25519 identity keys); ``asset`` keeps only that asset's channels. Built once
+        per change of the graph (a payer asks for it on every payment); callers must not change it."""
+        cached = self._graphs.get(asset)
+        if cached is not None and cached[0] == self.generation:
+            return cached[1]
+        graph = self._build_graph(asset)
+        self._graphs[asset] = (self.generation, graph)
+        return graph
+
+    def _build_graph(self, asset: str | None) -> Graph:
         graph = Graph()
         for cid, ch in self._channels.items():
             if asset is not None and ch.ann.asset != asset:
@@ -288,6 +300,7 @@ class GossipState:
             return self._drop(CLOSED)
         self._channels[cid] = _Channel(ann=ann, raw=raw, received_at=now)
         self._sorted = None
+        self.generation += 1
         for key in ann.node_keys:
             self._node_channels.setdefault(key, set()).add(cid)
         if self.store is not None:
@@ -334,6 +347,7 @@ class GossipState:
         if not bucket.take(now, self.config.rate_interval, self.config.rate_burst):
             return self._drop(RATE_LIMITED)
         ch.updates[d], ch.update_raw[d] = upd, raw
+        self.generation += 1
         if self.store is not None:
             self.store.put_update(cid, d, raw)
         self.accepted["channel_update"] += 1
@@ -421,6 +435,7 @@ class GossipState:
                             orphans.append(key)
         if removed:
             self._sorted = None
+            self.generation += 1
             if self.store is not None:
                 self.store.delete_channels(channel_ids)
                 self.store.delete_nodes(orphans)

@@ -252,3 +252,15 @@ async def test_the_devnet_ledger_as_escrow_check() -> None:
         assert await drop_reason(gs, ann.encode()) == v.CAPACITY_EXCEEDS_ESCROW
         await dn.deposit(alice, ann.channel_id, "native", 100)  # type: ignore[arg-type]
         assert (await gs.accept(ann, now=NOW)).accepted
+
+
+async def test_the_routing_graph_is_rebuilt_only_after_a_change() -> None:
+    gs, _, (ann,) = await funded(("alice", "bob"))
+    assert (await gs.accept(update(ann, "alice").encode(), now=NOW)).accepted
+    first = gs.to_routing_graph()
+    assert gs.to_routing_graph() is first  # a payer asks on every payment: no rebuild without a change
+    assert (await gs.accept(update(ann, "bob").encode(), now=NOW)).accepted
+    second = gs.to_routing_graph()
+    assert second is not first and second.num_edges == 2
+    gs.channel_closed(ann.channel_id)
+    assert gs.to_routing_graph().num_channels == 0
