@@ -159,6 +159,11 @@ def apply_operation(state: State, op: Operation, *, proposer: int, now: int, mov
         if len(op.preimage) > MAX_PREIMAGE or hash_preimage(op.preimage) != lock.hashlock:
             # Theft: a lock pays its payee only against the preimage the payer committed to.
             raise InvalidTransition("the preimage does not match the lock's hashlock")
+        if now >= lock.expiry:
+            # Forwarder loss: at its expiry the L1 returns the lock to the payer unless the secret
+            # was registered before. A forwarder whose own incoming lock has expired (refunded
+            # upstream) must not pay downstream a lock it no longer owes.
+            raise InvalidTransition("the lock has expired; it can only be failed back to its payer")
         return attrs.evolve(state, allocation=_release(alloc, lock, lock.payee))
     if isinstance(op, FailLock):
         lock = lock_by_id(state, op.lock_id)

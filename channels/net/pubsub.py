@@ -31,7 +31,7 @@ from libp2p.abc import INetConn, INetwork
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub, get_content_addressed_msg_id
+from libp2p.pubsub.pubsub import Pubsub, ValidationCache, ValidationResult, get_content_addressed_msg_id
 from libp2p.tools.anyio_service import background_trio_service
 
 from .host import Host, QuietNotifee
@@ -54,6 +54,17 @@ class _ConnectWatcher(QuietNotifee):
     async def connected(self, network: INetwork, conn: INetConn) -> None:
         if self.callback is not None:
             self.callback(conn.muxed_conn.peer_id.to_base58())
+
+
+class _ValidOnlyCache(ValidationCache):
+    """py-libp2p remembers a refused message's id for its cache TTL and drops it unseen when it
+    comes again. Our validator may refuse a message now and accept it later (a channel update
+    that arrives before its announcement is checked): only acceptances are remembered, so the
+    update republished once its announcement is accepted is not lost."""
+
+    def put(self, msg_id: bytes, result: ValidationResult) -> None:
+        if result.is_valid:
+            super().put(msg_id, result)
 
 
 class Topic:
@@ -93,6 +104,7 @@ async def open_topic(host: Host, topic: str, validator: Validator, *,
     pubsub = Pubsub(lp, router, msg_id_constructor=get_content_addressed_msg_id,
                     validation_timeout=VALIDATION_TIMEOUT, max_inbound_rpc_size=MAX_PUBSUB_RPC,
                     allowed_topics={topic})
+    pubsub.validation_cache = _ValidOnlyCache(pubsub.validation_cache.ttl, pubsub.validation_cache.max_size)
 
     async def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
         if forwarder == me:

@@ -117,13 +117,29 @@ def test_an_operation_that_no_longer_applies_fails_alone() -> None:
     pair.propose(1, lock(b"l1", amount=10, expiry=1_000))  # bob locks 10 for alice
     pair.deliver_all()
     pair.pay(1, 1)  # in flight: what bob asks next is queued
+    pair.now = 999
+    pair.propose(0, FulfillLock(lock_id=b"l1", preimage=SECRET))  # alice claims in the last second ...
     pair.now = 1_000
-    pair.propose(1, FailLock(lock_id=b"l1"))  # expired: bob may take it back ...
+    pair.propose(1, FailLock(lock_id=b"l1"))  # ... but it reaches bob expired: he takes it back
     pair.pay(1, 2)
-    pair.propose(0, FulfillLock(lock_id=b"l1", preimage=SECRET))  # ... but alice claims first (she leads)
     pair.deliver_all()
-    assert [e.key for e in pair.notified(1, fx.NotifyOpFailed)] == [b"fail/l1"]
-    assert pair.balances(0) == pair.balances(1) == (113, 87), "the payments around it went through"
+    # Bob refused the leader's update, so his own stayed unanswered: the node's stall detection
+    # re-sends it (ActionResync), now with nothing in its way.
+    pair.apply(1, ins.ActionResync())
+    pair.deliver_all()
+    assert [e.key for e in pair.notified(0, fx.NotifyOpFailed)] == [b"fulfill/l1"]
+    assert pair.balances(0) == pair.balances(1) == (103, 97), "the payments around it went through"
+
+
+def test_a_lock_cannot_be_fulfilled_after_its_expiry() -> None:
+    # A forwarder refunded upstream at the expiry must not pay downstream afterwards.
+    pair = CorePair((100, 100))
+    pair.propose(1, lock(b"l1", amount=10, expiry=1_000))
+    pair.deliver_all()
+    pair.now = 1_000
+    with pytest.raises(InvalidTransition, match="expired"):
+        pair.propose(0, FulfillLock(lock_id=b"l1", preimage=SECRET))
+    assert pair.balances(0) == (100, 90)
 
 
 def test_a_turn_based_app_is_played_off_chain() -> None:
