@@ -391,10 +391,21 @@ class HopTxn:
         if isinstance(op, FailLock):
             self.out_failed(lock_key(channel_id, op.lock_id), TEMPORARY_CHANNEL_FAILURE, b"")
 
-    def op_failed(self, channel_id: bytes, op: Operation) -> None:
-        """Our outgoing lock could not be added (balance gone meanwhile, channel closing)."""
-        if isinstance(op, AddLock):
-            self.out_failed(lock_key(channel_id, op.lock_id), TEMPORARY_CHANNEL_FAILURE, b"")
+    def op_failed(self, channel_id: bytes, op: Operation, ch: Channel | None = None) -> None:
+        """Our outgoing lock could not be added: refused before we signed it (balance gone
+        meanwhile, channel closing; ``ch`` None), or dropped by the core from a proposal (a
+        close, a dispute, a reject; ``ch`` is the channel after). A proposal we signed may be
+        held countersigned by the peer, which can still make the L1 pay the lock: a forward
+        then waits (``tick`` decides, ``_check_out``), so that we never fail upstream a lock
+        we may still pay downstream. A part of our own payment waits only when the channel
+        went to the L1 (after a reject it fails now: it has no expiry to wait for)."""
+        if not isinstance(op, AddLock):
+            return
+        key = lock_key(channel_id, op.lock_id)
+        if ch is not None and _may_hold(ch, op.lock_id) and (
+                self.forward_by_out(key) is not None or ch.phase is not Phase.OPEN):
+            return
+        self.out_failed(key, TEMPORARY_CHANNEL_FAILURE, b"")
 
     def out_succeeded(self, out_key: bytes, preimage: bytes) -> None:
         fwd = self.forward_by_out(out_key)
@@ -456,11 +467,22 @@ class HopTxn:
                     self._fail_in(p.channel_id, p.lock_id, MPP_TIMEOUT,
                                   create_failure(p.shared_secret, Failure(code=MPP_TIMEOUT)))
         for fwd in list(self.m.forwards.values()):
+            staged = self.forward(fwd.key)
+            if staged is None or staged.status != "pending":
+                continue
+            incoming = channels(fwd.in_channel)
+            preimage = dict(incoming.preimages).get(fwd.in_lock) if incoming is not None else None
+            if preimage is not None:
+                # The secret reached us on the L1 through the incoming lock, maybe before the
+                # outgoing lock was in any state we held (a peer that registered an old state,
+                # then the one with our lock): the outgoing lock may be paid, so claim upstream.
+                self.out_succeeded(fwd.out_key, preimage)
+                continue
             self._check_out(fwd.out_channel, fwd.out_lock, fwd.out_expiry, channels)
         for part in list(self.m.parts.values()):
-            self._check_out(part.channel_id, part.lock_id, 0, channels)
+            self._check_out(part.channel_id, part.lock_id, None, channels)
 
-    def _check_out(self, channel_id: bytes, lock_id: bytes, expiry: int, channels: ChannelLookup) -> None:
+    def _check_out(self, channel_id: bytes, lock_id: bytes, expiry: int | None, channels: ChannelLookup) -> None:
         ch = channels(channel_id)
         key = lock_key(channel_id, lock_id)
         if ch is None:
@@ -468,9 +490,27 @@ class HopTxn:
         lock = next((lk for lk in ch.latest.state.allocation.locks if lk.lock_id == lock_id), None)
         if ch.phase is Phase.SETTLED and not ch.locks_pending:
             self.out_failed(key, PERMANENT_CHANNEL_FAILURE, b"")  # no preimage came: refunded on the L1
+        elif not _may_hold(ch, lock_id) or (
+                expiry is not None and self.now >= expiry + self.m.lock_margin and lock is None
+                and not any(getattr(op, "lock_id", None) == lock_id for op in ch.in_flight)):
+            # Dropped before the peer could hold it, or it may be in a state we signed that the
+            # peer holds but it expired without its secret on the L1 (which we would have seen
+            # within a lock_margin, through the incoming lock): the L1 would pay it back to us.
+            self.out_failed(key, TEMPORARY_CHANNEL_FAILURE, b"")
         elif (lock is not None and ch.phase is Phase.OPEN and not ch.closing_requested and lock.expiry <= self.now
               and not any(getattr(op, "lock_id", None) == lock_id for op in ch.in_flight)):
             self.proposals.append(Propose(channel_id, FailLock(lock_id=lock_id, reason=TEMPORARY_CHANNEL_FAILURE)))
+
+
+def _may_hold(ch: Channel, lock_id: bytes) -> bool:
+    """Whether our lock ``lock_id`` may still be paid to the peer on the L1: it is in the state
+    both signed or in flight, or we signed a state newer than that one (the peer may hold it
+    countersigned and register it, even after the core dropped it from our side)."""
+    if any(lk.lock_id == lock_id for lk in ch.latest.state.allocation.locks):
+        return True
+    if any(getattr(op, "lock_id", None) == lock_id for op in ch.in_flight):
+        return True
+    return ch.phase is not Phase.SETTLED and ch.highest_signed > ch.version
 
 
 def encode_policy(policy: FeePolicy) -> bytes:

@@ -522,7 +522,7 @@ class Engine:
             elif isinstance(e, fx.NotifyOpDone):
                 txn.op_done(cid, ch, e.operation)
             elif isinstance(e, fx.NotifyOpFailed):
-                txn.op_failed(cid, e.operation)
+                txn.op_failed(cid, e.operation, ch)
 
     def _route(self, cid: ChannelId, peer: str, ch: Channel, e: fx.Effect, out: Outgoing,
                payments: list[tuple[bytes, bytes, str, str, int, str, str]],
