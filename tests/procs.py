@@ -7,8 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -103,3 +104,30 @@ class NodeProc(Proc):
 
     async def call(self, method: str, **params: object) -> object:
         return await call(self.rpc, method, dict(params))
+
+
+def wait_until(what: str | Callable[[], str], check: Callable[[], Any], timeout: float = 45.0) -> Any:
+    """Poll ``check`` until it returns something true; fail naming ``what`` after ``timeout``
+    seconds (generous: CI machines are loaded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what if isinstance(what, str) else what()}: not within {timeout:g} s"
+        time.sleep(0.05)
+
+
+def stop_all(procs: Mapping[str, subprocess.Popen[bytes]], log_dir: Path, *, timeout: float = 15.0) -> None:
+    """SIGTERM every process still running, wait for each (SIGKILL after ``timeout``), then print
+    the tail of each one's ``NAME.log`` in ``log_dir`` (pytest shows it when a test failed)."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.items():
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        print(f"--- {name} (exit {proc.returncode}) ---\n" + (log_dir / f"{name}.log").read_text()[-3000:])

@@ -8,7 +8,6 @@ against a stub node (no network), where malformed input must never crash it.
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import stat
 import subprocess
@@ -25,7 +24,7 @@ from channels.errors import UnknownChannel
 from channels.frontend.control_client import NodeNotRunning, RpcFailed, call
 from channels.frontend.control_server import MAX_REQUEST, NodeAlreadyRunning, serve_rpc
 from tests.node.test_rpc_hardening import FakeNode
-from tests.procs import CLI, ENV, LOOPBACK, REPO, wait_for_file
+from tests.procs import CLI, ENV, LOOPBACK, REPO, stop_all, wait_for_file
 
 CALL_TIMEOUT = 60.0
 
@@ -84,16 +83,7 @@ def network(tmp_path: Path) -> Iterator[Network]:
             wait_for_file(dirs[name] / "node.addr", procs[name], 30)
         yield Network(devnet=devnet, dirs=dirs, procs=procs)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            print(f"--- {name} (exit {proc.returncode}) ---\n" + (tmp_path / f"{name}.log").read_text()[-3000:])
+        stop_all(procs, tmp_path, timeout=10)
 
 
 def test_two_nodes_through_the_cli(network: Network) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,9 +19,8 @@ import attrs
 import pytest
 
 from tests.node.test_cli import cli, cli_error, parallel, run_cli
-from tests.procs import CLI, ENV, LOOPBACK, REPO, wait_for_file
+from tests.procs import CLI, ENV, LOOPBACK, REPO, stop_all, wait_for_file, wait_until
 
-WAIT = 30.0  # seconds a condition below may take to come true (loaded machines)
 FUNDS = {"a": 20_000, "b": 20_000, "c": 1_000}  # L1 money from the faucet
 DEPOSIT = 8_000  # each channel, from its left end
 
@@ -53,26 +51,7 @@ def line3(tmp_path: Path) -> Iterator[Line]:
             wait_for_file(dirs[name] / "node.addr", procs[name], 40)
         yield Line(devnet=devnet, dirs=dirs, procs=procs)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            print(f"--- {name} (exit {proc.returncode}) ---\n" + (tmp_path / f"{name}.log").read_text()[-3000:])
-
-
-def wait_until(what: str, check: Any) -> Any:
-    deadline = time.monotonic() + WAIT
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {WAIT} s"
-        time.sleep(0.1)
+        stop_all(procs, tmp_path)
 
 
 def test_payments_across_a_line_of_three_nodes(line3: Line) -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 import trio
 
 from channels.chain.devnet.client import open_remote_devnet
@@ -48,7 +49,7 @@ from channels.core.ids import Address
 from channels.frontend.control_client import NodeNotRunning, RpcFailed, call_sync
 from tests.node.test_cli import cli, parallel
 from tests.node.test_tower_scenarios import on_l1
-from tests.procs import CLI, ENV, LOOPBACK, REPO, SHORT_WINDOWS, NodeProc, Proc, wait_for_file
+from tests.procs import CLI, ENV, LOOPBACK, REPO, SHORT_WINDOWS, NodeProc, Proc, wait_for_file, wait_until
 
 WAIT = 45.0  # seconds a condition below may take to come true (a loaded 2-core machine)
 RPC_TIMEOUT = 60.0
@@ -62,17 +63,6 @@ SETTINGS: dict[str, object] = {**SHORT_WINDOWS, "challenge_duration": WINDOW, "l
                                "min_final_expiry_delta": 20, "tick_interval": 0.2, "reconnect_interval": 0.2}
 # For the part that waits for a lock to expire: b's lock to c expires 20 s after a pays.
 SHORT_LOCKS: dict[str, object] = {**SETTINGS, "lock_margin": 5, "expiry_delta": 10, "min_final_expiry_delta": 5}
-
-
-def wait_until(what: str | Callable[[], str], check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """Poll ``check`` until it returns something true; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what if isinstance(what, str) else what()}: not within {timeout:g} s"
-        time.sleep(0.1)
 
 
 @attrs.define
@@ -411,6 +401,7 @@ def test_a_stale_state_registered_while_a_lock_is_pending(tmp_path: Path) -> Non
         timed(net, "conservation", check_conservation, [first, paid])
 
 
+@pytest.mark.slow  # about 25 s of lock expiry and challenge windows; the variant with the preimage runs by default
 def test_a_stale_state_registered_while_a_lock_is_pending_whose_preimage_never_comes(tmp_path: Path) -> None:
     """d never answers (paused to the end), so nobody learns the preimage. c registers the b-c
     state from before b's lock to it and gives up on d on the L1 (a forced close of c-d, where

@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +28,10 @@ from channels.frontend.formatting import format_amount, format_amounts, format_d
 from channels.store import Store
 from tests.node.test_cli import CALL_TIMEOUT, Network, cli, cli_error, network, parallel, run_cli
 from tests.node.test_rpc_hardening import FakeNode
-from tests.procs import CLI, ENV, LOOPBACK, REPO, wait_for_file
+from tests.procs import CLI, ENV, LOOPBACK, REPO, wait_for_file, wait_until
 
 __all__ = ["network"]  # the fixture, shared with test_cli
 
-WAIT = 30.0  # seconds any condition below may take to come true (loaded CI machines)
-
-
-def wait_until(what: str, check: Callable[[], Any]) -> Any:
-    """Poll ``check`` until it returns something truthy; bounded by ``WAIT``."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {WAIT} s"
-        time.sleep(0.05)
 
 
 def peers(data_dir: Path) -> dict[str, dict[str, Any]]:
