@@ -99,16 +99,6 @@ class HopMachine:
         for record in records:
             self._index(record, now)
 
-    def remember_onions(self, records: list[_Record], now: int) -> None:
-        """At start, with the L1 time: the replay tags of every forward and payment part to us
-        whose lock has not expired, finished ones included (a replay of a settled onion would
-        make us pay out again)."""
-        for record in records:
-            if isinstance(record, Forward):
-                self._remember_tag(record.replay_tag, record.in_expiry, now, record.in_channel)
-            elif isinstance(record, ReceivedPart):
-                self._remember_tag(record.replay_tag, record.expiry, now, record.channel_id)
-
     def policy(self, channel_id: bytes) -> FeePolicy:
         return self.policies.get(channel_id, self.default_policy)
 

@@ -223,9 +223,5 @@ class ChannelPolicy(_Record):
         return self.channel_id
 
 
-KINDS: dict[str, type[_Record]] = {r.KIND: r for r in (Forward, ReceivedPart, InvoiceRecord, SentPart,
-                                                       PaymentRecord, ChannelPolicy)}
-
-
 def record_status(record: _Record) -> str:
     return str(getattr(record, "status", "set"))

@@ -70,8 +70,9 @@ MAX_QUEUED_INPUTS = 4096  # inputs waiting for the engine; senders wait beyond i
 MAX_QUEUED_SUBMITS = 1024  # L1 transactions waiting to be sent; beyond it new ones are dropped (ticks resend)
 
 
-# What the forwarding machine keeps in memory: what is in flight, invoices, fee policies.
-_LIVE_RECORDS = ((Forward, "pending"), (ReceivedPart, "held"), (SentPart, "pending"), (InvoiceRecord, None),
+# What the forwarding machine reads at start: what is in flight, invoices, fee policies, and every
+# forward and part received whatever its status (their onions' replay tags, until they expire).
+_LIVE_RECORDS = ((Forward, None), (ReceivedPart, None), (SentPart, "pending"), (InvoiceRecord, None),
                  (ChannelPolicy, None))
 
 
@@ -199,8 +200,6 @@ class Node:
                                            mpp_timeout=config.mpp_timeout),
                           default_policy=FeePolicy(base_fee=config.fee_base, fee_ppm=config.fee_ppm,
                                                    expiry_delta=config.expiry_delta))
-        hops.load([kind.from_bytes(body) for kind, status in _LIVE_RECORDS
-                   for _, _, _, body in store.hop_records(kind.KIND, status=status)], now=0)
         self.engine = Engine(store, Env(scheme=backend.scheme, signer=backend.signer, apps=apps,
                                         funding_timeout=config.funding_timeout, lock_margin=config.lock_margin),
                              max_events=config.max_events, hops=hops)
@@ -828,10 +827,10 @@ class Node:
 
     async def _run_engine(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.engine.now = await self.ledger.now()
-        if self.engine.hops is not None:
-            self.engine.hops.remember_onions([kind.from_bytes(body) for kind in (Forward, ReceivedPart)
-                                              for _, _, _, body in self.store.hop_records(kind.KIND)],
-                                             self.engine.now)
+        if self.engine.hops is not None:  # one read of the records, with the L1 time for the replay tags
+            self.engine.hops.load([kind.from_bytes(body) for kind, status in _LIVE_RECORDS
+                                   for _, _, _, body in self.store.hop_records(kind.KIND, status=status)],
+                                  self.engine.now)
         task_status.started()
         while True:
             items = [await self._input_recv.receive()]

@@ -193,12 +193,11 @@ class Payments:
         out = []
         for hint in hints:
             hops = []
-            for h in hint:
-                node = public_key_of(h.peer_id)
-                policy = None
-                after = public_key_of(hint[hint.index(h) + 1].peer_id) if hint.index(h) + 1 < len(hint) else payee
-                policy = self.learned.get((bytes(h.channel_ref), direction(node, after)))
-                hops.append(HintHop(node=node, channel_id=bytes(h.channel_ref),
+            keys = [_peer_key(h.peer_id) for h in hint]
+            for i, h in enumerate(hint):
+                after = keys[i + 1] if i + 1 < len(hint) else payee
+                policy = self.learned.get((bytes(h.channel_ref), direction(keys[i], after)))
+                hops.append(HintHop(node=keys[i], channel_id=bytes(h.channel_ref),
                                     base_fee=policy.base_fee if policy else h.fee_base,
                                     fee_ppm=policy.fee_ppm if policy else h.fee_ppm,
                                     expiry_delta=policy.expiry_delta if policy else h.expiry_delta))
