@@ -88,6 +88,7 @@ class HopMachine:
         self.default_policy = default_policy or FeePolicy()
         self.forwards: dict[bytes, Forward] = {}  # pending, by incoming lock key
         self.by_out: dict[bytes, bytes] = {}  # outgoing lock key -> incoming lock key (pending forwards)
+        self.out_flight: dict[bytes, tuple[int, int]] = {}  # out channel -> pending forwards (count, value)
         self.held: dict[bytes, ReceivedPart] = {}  # parts of incomplete payments to us, by lock key
         self.invoices: dict[bytes, InvoiceRecord] = {}  # by payment hash
         self.parts: dict[bytes, SentPart] = {}  # our pending parts, by lock key
@@ -111,12 +112,15 @@ class HopMachine:
 
     def _index(self, record: _Record, now: int) -> None:
         if isinstance(record, Forward):
+            key = record.key
+            was = self.forwards.pop(key, None)
+            if was is not None:
+                self.by_out.pop(was.out_key, None)
+                self._count_out(was, -1)
             if record.status == "pending":
-                self.forwards[record.key] = record
-                self.by_out[record.out_key] = record.key
-            else:
-                self.forwards.pop(record.key, None)
-                self.by_out.pop(record.out_key, None)
+                self.forwards[key] = record
+                self.by_out[record.out_key] = key
+                self._count_out(record, 1)
             self._remember_tag(record.replay_tag, record.in_expiry, max(now, record.created), record.in_channel)
         elif isinstance(record, ReceivedPart):
             if record.status == "held":
@@ -135,6 +139,14 @@ class HopMachine:
             self.policies[record.channel_id] = FeePolicy(
                 base_fee=record.base_fee, fee_ppm=record.fee_ppm, expiry_delta=record.expiry_delta,
                 htlc_minimum=record.htlc_minimum, htlc_maximum=record.htlc_maximum, enabled=record.enabled)
+
+    def _count_out(self, record: Forward, sign: int) -> None:
+        count, value = self.out_flight.get(record.out_channel, (0, 0))
+        count, value = count + sign, value + sign * record.amount_out
+        if count:
+            self.out_flight[record.out_channel] = (count, value)
+        else:
+            self.out_flight.pop(record.out_channel, None)
 
     def _remember_tag(self, tag: bytes, expiry: int, now: int, source: bytes) -> None:
         if tag and tag not in self.replay and expiry > now:
@@ -206,15 +218,16 @@ class HopTxn:
                 or self._staged(ReceivedPart, key) is not None)
 
     def _out_count(self, channel_id: bytes) -> tuple[int, int]:
-        """Forwards out of ``channel_id`` in flight: (count, value)."""
-        count = value = 0
-        seen: set[bytes] = set()
-        for record in [*self.puts.values(), *self.m.forwards.values()]:
-            if isinstance(record, Forward) and record.key not in seen:
-                seen.add(record.key)
-                if record.status == "pending" and record.out_channel == channel_id:
-                    count += 1
-                    value += record.amount_out
+        """Forwards out of ``channel_id`` in flight: (count, value): the committed counters
+        (kept per channel, so a lock costs no scan of every forward) plus this step's changes."""
+        count, value = self.m.out_flight.get(channel_id, (0, 0))
+        for (kind, key), record in self.puts.items():
+            if kind != Forward.KIND or not isinstance(record, Forward):
+                continue
+            before = self.m.forwards.get(key)
+            for fwd, sign in ((before, -1), (record if record.status == "pending" else None, 1)):
+                if fwd is not None and fwd.out_channel == channel_id:
+                    count, value = count + sign, value + sign * fwd.amount_out
         return count, value
 
     # ------------------------------------------------------------------ inputs
