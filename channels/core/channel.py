@@ -375,6 +375,46 @@ def _fail_in_flight(ch: Channel, reason: str) -> Step:
     return attrs.evolve(ch, pending=None, queue=()), out
 
 
+def _to_the_l1(ch: Channel, above: int, reason: str) -> Step:
+    """The channel goes to the L1, where a state above version ``above`` may still be
+    registered (a refute). Our payments and locks in a state we signed above it (the pending
+    proposal, abandoned ones) wait in ``abandoned`` until the L1 concludes; the rest fail now.
+
+    Double payment: the peer may hold such a proposal countersigned. Failing its lock at once
+    would make the payer pay again by another route while the peer registers an older state,
+    then refutes with the one holding the lock and claims it with the secret."""
+    entries = list(ch.abandoned)
+    if ch.pending is not None and ch.pending.operations:
+        entries.append((ch.pending.version, ch.pending.operations))
+    # An app move fails at once, as before: the game takes it to the L1 itself (a progress).
+    kept = tuple((v, money) for v, ops in entries if v > above
+                 for money in [tuple(op for op in ops if not isinstance(op, AppMove))] if money)
+    waiting = {op.key for _, ops in kept for op in ops}
+    failed = [_failed(op, reason) for op in ch.in_flight if op.key not in waiting]
+    return attrs.evolve(ch, pending=None, queue=(), abandoned=kept), failed
+
+
+def _locks_we_may_pay(ch: Channel) -> list[Lock]:
+    """Our locks in the latest state, then those in states only we signed (the peer may hold
+    them countersigned and register one): a secret on the L1 for any of them may cost us."""
+    locks = [lk for lk in ch.allocation.locks if lk.payer == ch.me]
+    known = {lk.lock_id for lk in locks}
+    signed = [*ch.abandoned, *([(ch.pending.version, ch.pending.operations)] if ch.pending else [])]
+    for _, ops in signed:
+        for op in ops:
+            if isinstance(op, AddLock) and op.lock_id not in known:
+                known.add(op.lock_id)
+                locks.append(Lock(asset=op.asset, amount=op.amount, hashlock=op.hashlock, expiry=op.expiry,
+                                  payer=ch.me, payee=ch.peer, lock_id=op.lock_id))
+    return locks
+
+
+def concerns_secret(ch: Channel, hashlock: bytes) -> bool:
+    """Whether a preimage of ``hashlock`` registered on the L1 matters to this channel."""
+    return any(lk.hashlock == hashlock for lk in ch.allocation.locks) or any(
+        lk.hashlock == hashlock for lk in _locks_we_may_pay(ch))
+
+
 def _check_funded(ch: Channel) -> Step:
     if ch.phase is not Phase.FUNDING:
         return ch, []
@@ -695,12 +735,13 @@ def _on_secret_registered(ch: Channel, inp: ins.ChainSecretRegistered, now: int,
     upstream with it); as payee, keep it to claim ours."""
     hashed = hash_preimage(inp.preimage)
     out: list[fx.Effect] = []
-    for lk in ch.allocation.locks:
-        if lk.hashlock != hashed:
-            continue
-        if lk.payer == ch.me:
+    for lk in _locks_we_may_pay(ch):
+        if lk.hashlock == hashed:
             out.append(fx.NotifySecretLearned(lock=lk, preimage=inp.preimage, time=inp.time))
-        elif all(lock_id != lk.lock_id for lock_id, _ in ch.preimages):
+    for lk in ch.allocation.locks:
+        if lk.hashlock != hashed or lk.payer == ch.me:
+            continue
+        if all(lock_id != lk.lock_id for lock_id, _ in ch.preimages):
             ch = attrs.evolve(ch, preimages=(*ch.preimages, (lk.lock_id, inp.preimage)))
     return ch, out
 
@@ -727,7 +768,7 @@ def _on_force_close(ch: Channel, inp: ins.ActionForceClose, now: int, env: Env) 
         raise LocalProtocolError(f"channel is {ch.phase.value}: nothing to force-close")
     if ch.phase is Phase.DISPUTED:
         return ch, []
-    ch, out = _fail_in_flight(ch, "channel is being force-closed")
+    ch, out = _to_the_l1(ch, ch.version, "channel is being force-closed")
     out += _secrets(ch)
     if ch.latest.state.is_final:
         submit: fx.Effect = fx.SubmitConclude(signed=ch.latest)
@@ -1035,15 +1076,17 @@ def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) ->
         out += [_done(op, version) for op in carried]
         pending = ch.pending if ch.pending is not None and not done & {op.key for op in ch.pending.operations} \
             else None
-        ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me, pending=pending, abandoned=(),
+        later = tuple((v, kept) for v, ops in ch.abandoned if v > version
+                      for kept in [tuple(op for op in ops if op.key not in done)] if kept)
+        ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me, pending=pending, abandoned=later,
                           queue=tuple(op for op in ch.queue if op.key not in done))
-    ch, failed = _fail_in_flight(ch, "the channel is in dispute")
+    ch, failed = _to_the_l1(ch, version, "the channel is in dispute")
     out += failed
     if ch.phase is not Phase.DISPUTED:
         out += _secrets(ch)  # the locks of our latest state pay us only if the secret is on chain
     ours = version == ch.version
     ch = attrs.evolve(ch, phase=Phase.DISPUTED if not ch.concluded else ch.phase, deadline=inp.deadline,
-                      registered_version=version, submitted_at=now, abandoned=())
+                      registered_version=version, submitted_at=now)
     out.append(fx.NotifyDisputed(version=version, deadline=inp.deadline, ours=ours))
     if version < ch.version:
         # Stale-state attack: the peer registered an old state that pays it more.
@@ -1058,8 +1101,17 @@ def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) ->
 def _on_concluded(ch: Channel, inp: ins.ChainConcluded, now: int, env: Env) -> Step:
     if ch.concluded or ch.phase is Phase.SETTLED:
         return ch, []
-    ch = attrs.evolve(ch, concluded=True, phase=Phase.CLOSING, submitted_at=now)
-    return ch, [fx.SubmitWithdraw(channel_id=ch.channel_id)]
+    # The L1 decided which state counts: what waited in a state only we signed (``_to_the_l1``)
+    # and is not in it has failed.
+    out: list[fx.Effect] = []
+    seen: set[bytes] = set()
+    for _, ops in ch.abandoned:
+        for op in ops:
+            if op.key not in seen:
+                seen.add(op.key)
+                out.append(_failed(op, "the L1 settled a state without it"))
+    ch = attrs.evolve(ch, concluded=True, phase=Phase.CLOSING, submitted_at=now, abandoned=())
+    return ch, [*out, fx.SubmitWithdraw(channel_id=ch.channel_id)]
 
 
 def _on_withdrawn(ch: Channel, inp: ins.ChainWithdrawn, now: int, env: Env) -> Step:

@@ -18,7 +18,7 @@ import trio
 
 from ..core import effects as fx
 from ..core import inputs as ins
-from ..core.channel import Channel, Env, Phase, accept_channel, transition
+from ..core.channel import Channel, Env, Phase, accept_channel, concerns_secret, transition
 from ..core.ids import ChannelId
 from ..core.messages import ChannelDecline, ChannelProposal
 from ..core.ops import hash_preimage
@@ -331,7 +331,7 @@ class Engine:
                         hashed = hash_preimage(item.input.preimage)
                         for cid in sorted(self.active):
                             ch = current(cid)
-                            if ch is not None and any(lk.hashlock == hashed for lk in ch.allocation.locks):
+                            if ch is not None and concerns_secret(ch, hashed):
                                 new, effects = transition(ch, item.input, now=now, env=self.env)
                                 run(cid, owner(cid), new, effects)
                 elif isinstance(item, TickItem):

@@ -278,12 +278,15 @@ def test_lost_accept_is_resent_on_reconnect() -> None:
     assert [type(e.message).__name__ for e in out if isinstance(e, fx.Send)] == ["ChannelAccept"]
 
 
-def test_force_close_registers_latest_and_fails_in_flight() -> None:
+def test_force_close_registers_latest_and_decides_a_signed_payment_when_the_l1_concludes() -> None:
     pair = CorePair((100, 100))
-    pair.pay(0, 3)
+    pair.pay(0, 3)  # signed and sent: bob may countersign it and refute with it
+    queued = pair.pay(0, 4)  # queued behind it, never signed: fails at once
     out = pair.apply(0, ins.ActionForceClose())
-    assert any(isinstance(e, fx.NotifyPaymentFailed) for e in out)
+    assert [e.payment_id for e in out if isinstance(e, fx.NotifyPaymentFailed)] == [queued]
     assert [e.signed.state.version for e in out if isinstance(e, fx.SubmitRegister)] == [0]
+    out = pair.apply(0, ins.ChainConcluded(version=Version(0)))
+    assert len([e for e in out if isinstance(e, fx.NotifyPaymentFailed)]) == 1
 
 
 def test_close_proposal_with_bad_signature_rejected() -> None:

@@ -228,3 +228,51 @@ def test_secrets_go_to_the_l1_when_the_peer_registers() -> None:
     pair.sides[0].inbox.clear()
     out = pair.apply(1, ins.ChainRegistered(signed=pair.channel(1).latest, deadline=500))
     assert fx.SubmitSecret(preimage=SECRET) in out
+
+
+def _peer_holds_our_lock_countersigned(pair: CorePair) -> tuple[object, object]:
+    """Bob countersigns alice's lock but the countersign never reaches her: bob can register
+    a state with her lock in it that alice never saw complete. Returns (older, newer) states."""
+    older = pair.channel(0).latest
+    pair.propose(0, lock(b"l1", expiry=1_000))
+    pair.deliver(1)  # bob countersigns ...
+    pair.sides[0].inbox.clear()  # ... and alice never hears of it
+    newer = pair.channel(1).latest
+    assert newer.state.version > older.state.version and newer.state.allocation.locks
+    return older, newer
+
+
+def test_a_lock_the_peer_may_hold_is_not_failed_when_it_registers_an_older_state() -> None:
+    # Double payment: bob registers an older state, so alice would fail her lock and pay again
+    # by another route, then bob refutes with the newer state (alice's lock in it) and the L1
+    # pays him the lock with the secret. The lock is decided only when the L1 concludes.
+    pair = CorePair((100, 100))
+    older, newer = _peer_holds_our_lock_countersigned(pair)
+    out = pair.apply(0, ins.ChainRegistered(signed=older, deadline=500))  # type: ignore[arg-type]
+    assert not [e for e in out if isinstance(e, fx.NotifyOpFailed)], "failed while bob may still pay it on chain"
+    out = pair.apply(0, ins.ChainSecretRegistered(preimage=SECRET, time=10))
+    assert [e.preimage for e in out if isinstance(e, fx.NotifySecretLearned)] == [SECRET]
+    out = pair.apply(0, ins.ChainRegistered(signed=newer, deadline=600))  # type: ignore[arg-type]
+    assert [e.key for e in out if isinstance(e, fx.NotifyOpDone)] == [b"add/l1"]
+    out = pair.apply(0, ins.ChainConcluded(version=newer.state.version))  # type: ignore[attr-defined]
+    assert not [e for e in out if isinstance(e, fx.NotifyOpFailed)]
+
+
+def test_a_lock_the_peer_did_not_register_fails_when_the_l1_concludes() -> None:
+    pair = CorePair((100, 100))
+    older, _ = _peer_holds_our_lock_countersigned(pair)
+    out = pair.apply(0, ins.ChainRegistered(signed=older, deadline=500))  # type: ignore[arg-type]
+    assert not [e for e in out if isinstance(e, fx.NotifyOpFailed)]
+    record = channel_from_bytes(channel_to_bytes(pair.channel(0)))  # a restart keeps what is undecided
+    assert [v for v, _ in record.abandoned] == [older.state.version + 1]  # type: ignore[attr-defined]
+    out = pair.apply(0, ins.ChainConcluded(version=older.state.version))  # type: ignore[attr-defined]
+    assert [e.key for e in out if isinstance(e, fx.NotifyOpFailed)] == [b"add/l1"]
+    assert not pair.channel(0).abandoned
+
+
+def test_a_secret_registered_before_the_dispute_reaches_a_lock_still_in_our_proposal() -> None:
+    pair = CorePair((100, 100))
+    _peer_holds_our_lock_countersigned(pair)
+    out = pair.apply(0, ins.ChainSecretRegistered(preimage=SECRET, time=10))
+    [learned] = [e for e in out if isinstance(e, fx.NotifySecretLearned)]
+    assert learned.lock.lock_id == b"l1" and learned.lock.payer == 0 and learned.lock.amount == 30
