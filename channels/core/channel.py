@@ -240,7 +240,8 @@ class Channel:
 
     @property
     def peer(self) -> int:
-        return 1 - self.me
+        """The other participant (n-party channels: the first other one)."""
+        return 1 - self.me if self.me < 2 else 0
 
     @property
     def multi(self) -> bool:

@@ -1,0 +1,126 @@
+"""A game for three players in process (proto/02 section 12): three nodes over the memory
+transport on an in-process devnet, on a ``MockClock``. Last one standing is opened by one node
+with the two others, joined by each, played to the end through the game API, and the channel
+closed cooperatively: the L1 pays the winner the pot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from channels.chain.devnet.ledger import Devnet
+from channels.core.channel import Phase
+from channels.errors import ChannelsError, InvalidTransition
+from channels.games import GAME_APPS, GameChannel, GameOver, join, open_game
+from channels.net.memory import MemoryNetwork, open_memory_transport
+from channels.node import Node, load_config
+
+STAKE = 100
+GAME = "last-one-standing"
+
+
+@asynccontextmanager
+async def three(tmp_path: Path, *, connect_all: bool = True) -> AsyncIterator[tuple[Devnet, list[Node]]]:
+    dev = Devnet(None, clock=None, apps=GAME_APPS)
+    net = MemoryNetwork()
+    async with AsyncExitStack() as stack:
+        nodes: list[Node] = []
+        for name in ("alice", "bob", "carol"):
+            transport = await stack.enter_async_context(open_memory_transport(net, name))
+            config = load_config(tmp_path / name, tick_interval=0.05, reconnect_interval=0.02,
+                                 auto_accept_funding=1_000, min_challenge_duration=1, min_challenge_blocks=1)
+            nodes.append(await stack.enter_async_context(Node.open(config, ledger=dev, transport=transport,
+                                                                   apps=GAME_APPS)))
+            dev.faucet_sync(nodes[-1].l1_address, 10_000)
+        await nodes[0].connect(nodes[1].addresses[0])
+        await nodes[0].connect(nodes[2].addresses[0])
+        if connect_all:
+            await nodes[1].connect(nodes[2].addresses[0])
+        yield dev, nodes
+
+
+async def any_of(events: Sequence[trio.Event]) -> None:
+    """Until one of ``events`` is set."""
+    async with trio.open_nursery() as nursery:
+        async def one(event: trio.Event) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        for event in events:
+            nursery.start_soon(one, event)
+
+
+async def in_step(games: Sequence[GameChannel]) -> None:
+    """Until every player holds the same fully signed state and nothing is in flight."""
+    while True:
+        changed = [g.node.engine.changed for g in games]  # taken before looking: no step is missed
+        chans = [g.channel for g in games]
+        if len({c.latest for c in chans}) == 1 and all(c.pending is None and c.cosign is None for c in chans):
+            return
+        await any_of(changed)
+
+
+async def start(nodes: list[Node]) -> list[GameChannel]:
+    alice, bob, carol = nodes
+    joined: dict[int, GameChannel] = {}
+    async with trio.open_nursery() as nursery:
+        async def accept(i: int) -> None:
+            joined[i] = await join(nodes[i], game=GAME)
+
+        nursery.start_soon(accept, 1)
+        nursery.start_soon(accept, 2)
+        opened = await open_game(alice, GAME, [bob.peer_id, carol.peer_id], STAKE, challenge_duration=100)
+    return [opened, joined[1], joined[2]]
+
+
+async def test_three_players_play_last_one_standing_to_the_end(tmp_path: Path, autojump_clock: MockClock) -> None:
+    async with three(tmp_path) as (dev, nodes):
+        with trio.fail_after(120):
+            before = [await dev.balance(n.l1_address) for n in nodes]
+            games = await start(nodes)
+            assert [g.you for g in games] == [0, 1, 2]
+            assert games[0].view().peer_ids == [nodes[1].peer_id, nodes[2].peer_id]
+            assert games[1].view().peer_ids == [nodes[0].peer_id, nodes[2].peer_id]
+            assert games[2].view().peer_id == nodes[0].peer_id, "peer_id: the first other player"
+            movers = []
+            while games[0].turn is not None:
+                turn = games[0].turn
+                assert [g.turn for g in games] == [turn] * 3, "every player sees the same turn"
+                other = games[(turn + 1) % 3]
+                version = other.channel.version
+                with pytest.raises(InvalidTransition, match="not your turn"):
+                    await other.move(1)
+                assert other.channel.version == version and not other.channel.in_flight
+                view = games[turn].view()
+                await games[turn].move(int(view.moves[-1]))  # the biggest step
+                movers.append(turn)
+                await in_step(games)
+            assert movers[:3] == [0, 1, 2], "turns go in player order"
+            views = [g.view() for g in games]
+            winner = views[0].winner
+            assert winner is not None and all(v.winner == winner and v.status == "won" for v in views)
+            assert views[winner].you_won and views[winner].balance == 3 * STAKE
+            for g in games:
+                events = g.poll_events()
+                assert any(isinstance(e, GameOver) for e in events)
+            await nodes[1].close(games[1].channel_id)  # any player may close: all three sign the final state
+            for n, g in zip(nodes, games, strict=True):
+                await n.wait_phase(g.channel_id, Phase.SETTLED)
+            after = [await dev.balance(n.l1_address) for n in nodes]
+        net = [a - b for a, b in zip(after, before, strict=True)]
+        assert net == [2 * STAKE if i == winner else -STAKE for i in range(3)]
+
+
+async def test_a_proposal_is_declined_unless_every_participant_is_connected(tmp_path: Path,
+                                                                              autojump_clock: MockClock) -> None:
+    async with three(tmp_path, connect_all=False) as (dev, nodes):
+        with trio.fail_after(60):
+            before = await dev.balance(nodes[0].l1_address)
+            with pytest.raises(ChannelsError, match="connect"):
+                await open_game(nodes[0], GAME, [nodes[1].peer_id, nodes[2].peer_id], STAKE, challenge_duration=100)
+            assert await dev.balance(nodes[0].l1_address) == before, "nothing deposited"
