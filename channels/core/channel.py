@@ -229,7 +229,7 @@ class Channel:
     # Locks the L1 still holds in escrow after paying the balances (lock ids): the channel
     # settles once each is paid out.
     locks_pending: tuple[bytes, ...] = ()
-    # n-party channels only (proto/02 section 12): a peer's proposal we signed, waiting for
+    # n-party channels only (proto/02 section 13): a peer's proposal we signed, waiting for
     # the other countersignatures, and countersignatures (version, signer, signature) that
     # arrived before the proposal they sign.
     cosign: Cosign | None = None
@@ -245,7 +245,7 @@ class Channel:
 
     @property
     def multi(self) -> bool:
-        """An n-party channel (three or more participants): proto/02 section 12."""
+        """An n-party channel (three or more participants): proto/02 section 13."""
         return len(self.params.participants) > 2
 
     @property
@@ -1246,7 +1246,7 @@ def _expire_funding(ch: Channel, now: int) -> Step:
         channel_id=ch.channel_id, version=ch.version, reason="the channel was never funded")]
 
 
-# ---------------------------------------------------------------- n-party channels (proto/02 section 12)
+# ---------------------------------------------------------------- n-party channels (proto/02 section 13)
 #
 # With three or more participants, a proposal goes to every other participant, each of them
 # countersigns to every other participant, and a state counts (becomes ``latest``) only once

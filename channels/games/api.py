@@ -893,7 +893,7 @@ async def open_game(node: Node, game: str | Game[Any], peer_id: str | Sequence[s
     stakes are on the L1. We deposit ``stake``, the peer ``peer_stake`` (default: the same), and
     the game is played for the smaller one. We are player 0 (X in tic-tac-toe: we move first).
 
-    A list of peers opens a game for several players (an n-party channel, proto/02 section 12):
+    A list of peers opens a game for several players (an n-party channel, proto/02 section 13):
     they are players 1, 2, ... in the order given, turns go in player order, and every player
     must be connected to every other one first."""
     app = game_app(node, game)

@@ -173,7 +173,7 @@ class Engine:
         self.env = env
         self.channels: dict[ChannelId, Channel] = {}
         self.peer_of: dict[ChannelId, str] = {}
-        # n-party channels (proto/02 section 12): each participant's peer id, by index ("" for us)
+        # n-party channels (proto/02 section 13): each participant's peer id, by index ("" for us)
         self.peers_of: dict[ChannelId, tuple[str, ...]] = {
             ChannelId(cid): peers for cid, peers in store.channel_peers().items()}
         for ch, peer in store.load_channels():
@@ -331,7 +331,7 @@ class Engine:
                     inp = item.input
                     if group is not None and item.peer_id is not None and item.peer_id in group:
                         # n-party: the core checks each signature against the key of the
-                        # participant this authenticated peer is (proto/02 section 12).
+                        # participant this authenticated peer is (proto/02 section 13).
                         inp = attrs.evolve(inp, sender=group.index(item.peer_id))  # type: ignore[arg-type]
                     elif item.peer_id is not None and item.peer_id != peer:
                         # Cross-channel injection: a peer may only speak for its own channels.
@@ -595,7 +595,7 @@ class Engine:
         """Turn one effect into work for after the commit. Engine state is not touched
         here (waiters are looked up, not removed): the batch may still be refused."""
         if isinstance(e, fx.Send) and group is not None:
-            # n-party: to one participant, or to every other one (proto/02 section 12)
+            # n-party: to one participant, or to every other one (proto/02 section 13)
             frame = encode_message(e.message)
             for p in ([group[e.to]] if e.to is not None else [p for p in group if p]):
                 if p:

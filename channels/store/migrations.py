@@ -106,7 +106,7 @@ CREATE INDEX IF NOT EXISTS hop_records_by_status ON hop_records (kind, status);
 """
 
 
-# n-party channels (proto/02 section 12): the peer id of every participant, by participant
+# n-party channels (proto/02 section 13): the peer id of every participant, by participant
 # index ("" for ourselves), newline-separated. Two-party channels have no row: their one peer
 # stays in ``channels.peer_id``, which for an n-party channel holds the first other participant.
 _V7 = """

@@ -61,7 +61,7 @@ def channel_to_bytes(ch: Channel) -> bytes:
 
 def _multi_to(ch: Channel) -> list[Any] | None:
     """The reserved last field: None for two-party channels (their records keep the bytes
-    they always had); for n-party ones ``[cosign, early]`` (proto/02 section 12)."""
+    they always had); for n-party ones ``[cosign, early]`` (proto/02 section 13)."""
     if not ch.multi:
         return None
     cs = ch.cosign

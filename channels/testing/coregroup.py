@@ -1,6 +1,6 @@
 """``CoreGroup``: n channel cores (n >= 3) in one process, their effects relayed by hand.
 
-The n-party counterpart of ``CorePair`` (proto/02 section 12): one queue of frames per
+The n-party counterpart of ``CorePair`` (proto/02 section 13): one queue of frames per
 ordered pair of participants, through the real wire encoding, so a test decides exactly
 which frame is delivered, dropped or held back, and when a core restarts from its record.
 """
@@ -56,6 +56,7 @@ class CoreGroup:
             (i, j): deque() for i in range(self.n) for j in range(self.n) if i != j}
         self.now = 0
         self.rejects: list[tuple[int, fx.Reject]] = []
+        self.sent: list[tuple[int, int | None, bytes]] = []  # (sender, to: None = every other, frame)
         self._ids = itertools.count()
 
     # ------------------------------------------------------------- plumbing
@@ -69,6 +70,7 @@ class CoreGroup:
         for e in effects:
             if isinstance(e, fx.Send):
                 frame = encode_message(e.message)
+                self.sent.append((i, e.to, frame))
                 for j in ([e.to] if e.to is not None else [j for j in range(self.n) if j != i]):
                     self.queues[(i, j)].append(frame)
             elif isinstance(e, fx.Reject):

@@ -1,4 +1,4 @@
-"""n-party channels in the core (proto/02 section 12): three cores playing last one standing,
+"""n-party channels in the core (proto/02 section 13): three cores playing last one standing,
 relayed by hand so each test decides which frame arrives, which is lost, and who restarts."""
 
 from __future__ import annotations

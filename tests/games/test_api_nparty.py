@@ -1,4 +1,4 @@
-"""A game for three players in process (proto/02 section 12): three nodes over the memory
+"""A game for three players in process (proto/02 section 13): three nodes over the memory
 transport on an in-process devnet, on a ``MockClock``. Last one standing is opened by one node
 with the two others, joined by each, played to the end through the game API, and the channel
 closed cooperatively: the L1 pays the winner the pot."""

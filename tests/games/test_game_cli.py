@@ -202,7 +202,7 @@ def test_two_cli_bots_roll_dice_between_processes(tmp_path: Path) -> None:
 
 
 def test_three_cli_bots_play_last_one_standing_between_processes(tmp_path: Path) -> None:
-    """An n-party channel (proto/02 section 12) between three daemons: a opens last one standing
+    """An n-party channel (proto/02 section 13) between three daemons: a opens last one standing
     with b and c (connected to each other first), three `game bot` processes play it to its end,
     and the cooperative close, signed by all three, pays the winner the two other stakes."""
     with game_network(tmp_path, ("a", "b", "c")) as (devnet, nodes):
