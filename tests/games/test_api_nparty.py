@@ -16,7 +16,7 @@ from trio.testing import MockClock
 from channels.chain.devnet.ledger import Devnet
 from channels.core.channel import Phase
 from channels.errors import ChannelsError, InvalidTransition
-from channels.games import GAME_APPS, GameChannel, GameOver, join, open_game
+from channels.games import GAME_APPS, DisputeStarted, GameChannel, GameEvent, GameOver, OpponentMoved, join, open_game
 from channels.net.memory import MemoryNetwork, open_memory_transport
 from channels.node import Node, load_config
 
@@ -65,16 +65,27 @@ async def in_step(games: Sequence[GameChannel]) -> None:
         await any_of(changed)
 
 
-async def start(nodes: list[Node]) -> list[GameChannel]:
+async def until(game: GameChannel, kind: type[GameEvent]) -> list[GameEvent]:
+    """Events of ``game`` up to and including the first of ``kind``."""
+    seen: list[GameEvent] = []
+    async for event in game:
+        seen.append(event)
+        if isinstance(event, kind):
+            return seen
+    raise AssertionError(f"no {kind.__name__} before the channel settled: {seen}")
+
+
+async def start(nodes: list[Node], move_timeout: float | None = 300.0) -> list[GameChannel]:
     alice, bob, carol = nodes
     joined: dict[int, GameChannel] = {}
     async with trio.open_nursery() as nursery:
         async def accept(i: int) -> None:
-            joined[i] = await join(nodes[i], game=GAME)
+            joined[i] = await join(nodes[i], game=GAME, move_timeout=move_timeout)
 
         nursery.start_soon(accept, 1)
         nursery.start_soon(accept, 2)
-        opened = await open_game(alice, GAME, [bob.peer_id, carol.peer_id], STAKE, challenge_duration=100)
+        opened = await open_game(alice, GAME, [bob.peer_id, carol.peer_id], STAKE, challenge_duration=100,
+                                 move_timeout=move_timeout)
     return [opened, joined[1], joined[2]]
 
 
@@ -124,3 +135,43 @@ async def test_a_proposal_is_declined_unless_every_participant_is_connected(tmp_
             with pytest.raises(ChannelsError, match="connect"):
                 await open_game(nodes[0], GAME, [nodes[1].peer_id, nodes[2].peer_id], STAKE, challenge_duration=100)
             assert await dev.balance(nodes[0].l1_address) == before, "nothing deposited"
+
+
+async def test_a_stalling_player_of_three_loses_on_chain(tmp_path: Path, autojump_clock: MockClock) -> None:
+    """Carol stops moving: the referees register the state all three signed; carol answers on
+    chain, alice answers on chain, then bob stalls and forfeits when the window ends. The L1
+    pays each player what the last state on chain gives it: bob, to move, loses his stake."""
+    async with three(tmp_path) as (dev, nodes):
+        with trio.fail_after(300):
+            before = [await dev.balance(n.l1_address) for n in nodes]
+            games = await start(nodes, move_timeout=30)
+            alice, bob, carol = games
+            await alice.move(3)
+            await in_step(games)
+            await bob.move(3)
+            await in_step(games)
+            assert carol.your_turn
+            for g in games:
+                assert g.poll_events(), "each saw the moves of the others"
+            await until(alice, DisputeStarted)  # carol did not move within 30 s
+            assert trio.current_time() >= 30
+            started = await until(carol, DisputeStarted)
+            assert started[-1].your_turn  # type: ignore[union-attr]
+            assert alice.channel.registered_version == 2, "the state all three signed is on the L1"
+            await carol.move(3)  # on chain (progress), signed by carol alone
+            moved = await until(alice, OpponentMoved)
+            assert moved[-1] == OpponentMoved(player=2, move=3, text="+3", on_chain=True)
+            await alice.move(3)
+            seen = [e for e in await until(bob, OpponentMoved) if isinstance(e, OpponentMoved)]
+            assert [(e.player, e.on_chain) for e in seen] == [(2, True)]
+            seen = [e for e in await until(bob, OpponentMoved) if isinstance(e, OpponentMoved)]
+            assert [(e.player, e.on_chain) for e in seen] == [(0, True)]
+            dev.advance_time(100 + 1)  # bob does not answer within the window
+            for n, g in zip(nodes, games, strict=True):
+                await n.wait_phase(g.channel_id, Phase.SETTLED)
+            final = alice.view()
+            after = [await dev.balance(n.l1_address) for n in nodes]
+        assert final.turn == 1 and final.phase == "settled"
+        net = [a - b for a, b in zip(after, before, strict=True)]
+        assert net[1] == -STAKE, "the player to move forfeits"
+        assert net == [STAKE // 2, -STAKE, STAKE // 2] and sum(net) == 0
