@@ -233,3 +233,23 @@ def test_payments_and_locks_are_refused() -> None:
     with pytest.raises(InvalidTransition, match="app moves only"):
         apply_operations(g.channel(0).latest.state, (Payment(payment_id=b"p", asset=NATIVE, amount=1),),
                          params=g.params, proposer=2, version=1, now=0, env=g.members[0].env)
+
+
+def test_a_stale_state_registered_by_one_participant_is_refuted() -> None:
+    """Stale-state attack with three: participant 1 registers version 1, which pays it more;
+    the others answer with the newest state all three signed, within the window."""
+    g = group("stale")
+    g.move(0, 3)
+    g.run()
+    old = g.channel(1).latest
+    g.move(1, 3)
+    g.run()
+    g.move(2, 3)
+    g.run()
+    assert old.state.version == 1 and g.versions() == [3, 3, 3]
+    for i in (0, 2):
+        out = g.apply(i, ins.ChainRegistered(signed=old, deadline=100))
+        refute = [e for e in out if isinstance(e, fx.SubmitRefute)]
+        assert len(refute) == 1 and refute[0].signed == g.channel(i).latest
+        assert verify_signed(g.params, refute[0].signed, g.scheme)
+        assert g.channel(i).phase is Phase.DISPUTED and g.channel(i).cosign is None

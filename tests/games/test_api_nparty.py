@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -175,3 +176,60 @@ async def test_a_stalling_player_of_three_loses_on_chain(tmp_path: Path, autojum
         net = [a - b for a, b in zip(after, before, strict=True)]
         assert net[1] == -STAKE, "the player to move forfeits"
         assert net == [STAKE // 2, -STAKE, STAKE // 2] and sum(net) == 0
+
+
+async def test_a_player_restarted_mid_game_catches_up(tmp_path: Path, autojump_clock: MockClock) -> None:
+    """Carol's node stops; bob moves meanwhile (alice countersigns, the move cannot count without
+    carol). Carol's node restarts from its data dir, redials both peers from its store, signs the
+    move, and the game goes on to its end and a close signed by all three."""
+    dev = Devnet(None, clock=None, apps=GAME_APPS)
+    net = MemoryNetwork()
+
+    def config(name: str) -> Any:
+        return load_config(tmp_path / name, tick_interval=0.05, reconnect_interval=0.02, auto_accept_funding=1_000,
+                           min_challenge_duration=1, min_challenge_blocks=1)
+
+    async def node(stack: AsyncExitStack, name: str) -> Node:
+        transport = await stack.enter_async_context(open_memory_transport(net, name))
+        return await stack.enter_async_context(Node.open(config(name), ledger=dev, transport=transport,
+                                                         apps=GAME_APPS))
+
+    with trio.fail_after(120):
+        async with AsyncExitStack() as outer:
+            alice, bob = await node(outer, "alice"), await node(outer, "bob")
+            async with AsyncExitStack() as inner:
+                carol = await node(inner, "carol")
+                for n in (alice, bob, carol):
+                    dev.faucet_sync(n.l1_address, 10_000)
+                before = [await dev.balance(n.l1_address) for n in (alice, bob, carol)]
+                await alice.connect(bob.addresses[0])
+                await alice.connect(carol.addresses[0])
+                await bob.connect(carol.addresses[0])
+                games = await start([alice, bob, carol])
+                await games[0].move(3)
+                await in_step(games)
+            # carol is down
+            cid = games[0].channel_id
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(games[1].move, 3)
+                while not (bob.channel(cid).pending and alice.channel(cid).cosign):
+                    await any_of([bob.engine.changed, alice.engine.changed])
+                assert alice.channel(cid).version == bob.channel(cid).version == 1, "it does not count yet"
+                async with AsyncExitStack() as again:
+                    carol = await node(again, "carol")
+                    assert carol.channel(cid).version == 1
+                    games[2] = await join(carol, cid)
+                    await in_step(games)
+                    assert [g.channel.version for g in games] == [2, 2, 2]
+                    while games[0].turn is not None:
+                        turn = games[0].turn
+                        await games[turn].move(int(games[turn].view().moves[-1]))
+                        await in_step(games)
+                    winner = games[0].view().winner
+                    assert winner is not None
+                    await alice.close(cid)
+                    for n in (alice, bob, carol):
+                        await n.wait_phase(cid, Phase.SETTLED)
+                    after = [await dev.balance(n.l1_address) for n in (alice, bob, carol)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2 * STAKE if i == winner else -STAKE
+                                                                   for i in range(3)]
