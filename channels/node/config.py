@@ -34,7 +34,7 @@ class NodeConfig:
     challenge_duration: int = 60  # default for channels we open (seconds of L1 time)
     # The shortest challenge window we sign up for, in seconds and in L1 blocks: the
     # honest side must see a registration and get its refute included before the window
-    # ends (proto/02 section 13). Tests may lower both explicitly.
+    # ends (proto/02 section 12). Tests may lower both explicitly.
     min_challenge_duration: int = 60
     min_challenge_blocks: int = 10
     max_challenge_duration: int = 7 * 86400

@@ -626,7 +626,7 @@ class Node:
 
         Short-window theft: a window that ends at the next block lets a stale
         registration win the race against our refute. The window must cover both a
-        minimum time and a minimum number of L1 blocks (proto/02 section 13)."""
+        minimum time and a minimum number of L1 blocks (proto/02 section 12)."""
         blocks = self.config.min_challenge_blocks * self.block_time
         if duration < self.config.min_challenge_duration or duration < blocks:
             return (f"challenge window of {duration} s is below our minimum of "

@@ -1,4 +1,4 @@
-"""The shortest challenge window, in seconds and in L1 blocks (proto/02 section 13).
+"""The shortest challenge window, in seconds and in L1 blocks (proto/02 section 12).
 
 Finding: the default accepted 1-second windows; on the devnet a window ends at the next
 block, and a stale state registered just before a block beat the honest refute.
