@@ -1471,7 +1471,9 @@ def _nx_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env
         return _nx_add_signature(ch, msg.version, who, msg.signature, now, env)
     if ch.phase is Phase.OPEN and ch.version < msg.version <= ch.version + MAX_VERSION_GAP:
         early = tuple(e for e in ch.early if e[0] > ch.version and (e[0], e[1]) != (msg.version, who))
-        if len(early) < MAX_EARLY:  # bounded: one per (version, signer) in the version window
+        # Record growth: a participant flooding countersignatures for future versions keeps at
+        # most one per (version, signer) within the version window, so the record stays bounded.
+        if len(early) < MAX_EARLY:
             return attrs.evolve(ch, early=(*early, (msg.version, who, msg.signature))), []
     if msg.version == ch.version:
         return ch, []  # a signature on our latest state, resent: we hold all n already

@@ -96,7 +96,7 @@ def _new(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     result = call_sync(_path(args), "game-new", params, timeout=120)
-    emit(args, result, lambda r: f"game {r['game_id']} ({r['game']}) opened against {r['peer_id']}\n{_human(r)}")
+    emit(args, result, lambda r: f"game {r['game_id']} ({r['game']}) opened against {_opponents(r)}\n{_human(r)}")
     return 0
 
 
@@ -273,7 +273,8 @@ def _human(r: dict[str, Any]) -> str:
         if r["status"] == "drawn":
             lines.append("status: drawn (stakes back)")
         else:
-            lines.append(f"status: won by {'you' if r['you_won'] else 'the peer'} (player {r['winner']})")
+            other = "the peer" if len(r.get("peer_ids") or [r["peer_id"]]) == 1 else "another player"
+            lines.append(f"status: won by {'you' if r['you_won'] else other} (player {r['winner']})")
     else:
         whose = "your turn" if r["your_turn"] else "the peer's turn"
         moves = f" (moves: {', '.join(r['moves'])})" if r["moves"] else ""

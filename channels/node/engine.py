@@ -331,7 +331,8 @@ class Engine:
                     inp = item.input
                     if group is not None and item.peer_id is not None and item.peer_id in group:
                         # n-party: the core checks each signature against the key of the
-                        # participant this authenticated peer is (proto/02 section 13).
+                        # participant this authenticated peer is (proto/02 section 13), so a
+                        # participant cannot pass off a message as another participant's.
                         inp = attrs.evolve(inp, sender=group.index(item.peer_id))  # type: ignore[arg-type]
                     elif item.peer_id is not None and item.peer_id != peer:
                         # Cross-channel injection: a peer may only speak for its own channels.

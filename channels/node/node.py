@@ -851,6 +851,8 @@ class Node:
         participants = proposal.params.participants
         if len(participants) <= 2:
             return None, ()
+        # Account substitution: only a peer whose Init signature proved an L1 address is taken
+        # for that participant, so nobody can sit in a channel under someone else's account.
         by_account = {bytes(info.l1_address): p for p, info in self._peers.items() if self.transport.is_connected(p)}
         peers = tuple("" if bytes(a) == bytes(self.l1_address) else by_account.get(bytes(a), "?")
                       for a in participants)
