@@ -899,8 +899,9 @@ async def open_game(node: Node, game: str | Game[Any], peer_id: str | Sequence[s
     app = game_app(node, game)
     players = 1 + (1 if isinstance(peer_id, str) else len(peer_id))
     if not app.min_players <= players <= app.max_players:
-        raise LocalProtocolError(f"{app.app_id} is played by {app.min_players}..{app.max_players} players, "
-                                 f"not {players}")
+        want = (str(app.min_players) if app.min_players == app.max_players
+                else f"{app.min_players} to {app.max_players}")
+        raise LocalProtocolError(f"{app.app_id} is played by {want} players, not {players}")
     if stake <= 0 or (peer_stake is not None and peer_stake <= 0):
         raise LocalProtocolError("a game needs a positive stake from each player")
     check_timeout(move_timeout)  # before anything is opened

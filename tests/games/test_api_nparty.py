@@ -16,7 +16,7 @@ from trio.testing import MockClock
 
 from channels.chain.devnet.ledger import Devnet
 from channels.core.channel import Phase
-from channels.errors import ChannelsError, InvalidTransition
+from channels.errors import ChannelsError, InvalidTransition, LocalProtocolError
 from channels.games import GAME_APPS, DisputeStarted, GameChannel, GameEvent, GameOver, OpponentMoved, join, open_game
 from channels.net.memory import MemoryNetwork, open_memory_transport
 from channels.node import Node, load_config
@@ -133,6 +133,8 @@ async def test_a_proposal_is_declined_unless_every_participant_is_connected(tmp_
     async with three(tmp_path, connect_all=False) as (dev, nodes):
         with trio.fail_after(60):
             before = await dev.balance(nodes[0].l1_address)
+            with pytest.raises(LocalProtocolError, match=r"^tictactoe is played by 2 players, not 3$"):
+                await open_game(nodes[0], "tictactoe", [nodes[1].peer_id, nodes[2].peer_id], STAKE)
             with pytest.raises(ChannelsError, match="connect"):
                 await open_game(nodes[0], GAME, [nodes[1].peer_id, nodes[2].peer_id], STAKE, challenge_duration=100)
             assert await dev.balance(nodes[0].l1_address) == before, "nothing deposited"
