@@ -209,10 +209,13 @@ def test_three_cli_bots_play_last_one_standing_between_processes(tmp_path: Path)
         a, b, c = nodes["a"], nodes["b"], nodes["c"]
         before = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
         ids = {n: cli("--data-dir", str(nodes[n].data_dir), "getinfo")["peer_id"] for n in nodes}
-        for x, y in ((a, b), (a, c), (b, c)):
+        for x, y in ((a, b), (a, c)):
             cli("--data-dir", str(x.data_dir), "connect", (y.data_dir / "node.addr").read_text().strip())
-        opened = game(a, "new", "last-one-standing", ids["b"], ids["c"], "--stake", str(STAKE),
-                      "--challenge-duration", "10")
+        new = ("new", "last-one-standing", ids["b"], ids["c"], "--stake", str(STAKE), "--challenge-duration", "10")
+        assert game_error(a, *new) == ("error: the peer declined: not connected to every participant; connect to "
+                                       "each of them first"), "b and c are not connected to each other yet"
+        cli("--data-dir", str(b.data_dir), "connect", (c.data_dir / "node.addr").read_text().strip())
+        opened = game(a, *new)
         gid = opened["game_id"]
         assert gid == opened["channel_id"] and opened["status"] == "playing" and opened["stake"] == STAKE
         assert (opened["you"], opened["peer_id"], opened["peer_ids"]) == (0, ids["b"], [ids["b"], ids["c"]])
