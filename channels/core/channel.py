@@ -56,7 +56,7 @@ from .ops import (
     hash_preimage,
     wire_weight,
 )
-from .state import Allocation, ChannelParams, Lock, SignedState, State
+from .state import MAX_PARTICIPANTS, Allocation, ChannelParams, Lock, SignedState, State
 
 MAX_BATCH = 256  # operations per update: a payment is ~180 bytes, so a frame stays under the 64 KiB cap
 MAX_PAYMENT_ID = 32  # bytes; the wire refuses longer ids
@@ -110,6 +110,25 @@ class Pending:
     @property
     def version(self) -> Version:
         return self.signed.state.version
+
+
+@attrs.frozen(kw_only=True)
+class Cosign:
+    """n-party channels: another participant's proposal that we signed, collecting the
+    countersignatures of the others. It becomes ``latest`` only with all n signatures."""
+
+    proposer: int
+    kind: PendingKind
+    signed: SignedState  # the proposed state with the signatures collected so far
+    operations: tuple[Operation, ...]
+
+    @property
+    def version(self) -> Version:
+        return self.signed.state.version
+
+
+# n-party: countersignatures held for a state we have not received yet, one per (version, signer)
+MAX_EARLY = MAX_VERSION_GAP * MAX_PARTICIPANTS
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -210,13 +229,24 @@ class Channel:
     # Locks the L1 still holds in escrow after paying the balances (lock ids): the channel
     # settles once each is paid out.
     locks_pending: tuple[bytes, ...] = ()
+    # n-party channels only (proto/02 section 13): a peer's proposal we signed, waiting for
+    # the other countersignatures, and countersignatures (version, signer, signature) that
+    # arrived before the proposal they sign.
+    cosign: Cosign | None = None
+    early: tuple[tuple[int, int, bytes], ...] = ()
     # Derived from ``pending`` and ``queue``, never stored nor compared (see ``InFlight``):
     # ``channel_from_bytes`` leaves it out, and a stale one is ignored.
     _flight: InFlight | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def peer(self) -> int:
-        return 1 - self.me
+        """The other participant (n-party channels: the first other one)."""
+        return 1 - self.me if self.me < 2 else 0
+
+    @property
+    def multi(self) -> bool:
+        """An n-party channel (three or more participants): proto/02 section 13."""
+        return len(self.params.participants) > 2
 
     @property
     def version(self) -> Version:
@@ -263,6 +293,10 @@ def apply_operations(state: State, ops: Sequence[Operation], *, params: ChannelP
         raise InvalidTransition(f"more than {MAX_BATCH} operations in one update")
     if len({op.key for op in ops}) != len(ops):
         raise InvalidTransition("an operation is listed twice in one update")
+    if len(params.participants) > 2 and not all(isinstance(op, AppMove) for op in ops):
+        # A payment or lock names no payee among n participants ("the other one" of two):
+        # applied as in a two-party channel it would pay the wrong participant.
+        raise InvalidTransition("an n-party channel carries app moves only")
     app = env.apps.get(params.app_id)
     move = _mover(params, env)
     nxt = state
@@ -433,7 +467,9 @@ def _deposits(ch: Channel) -> list[fx.Effect]:
 
 def _maybe_propose(ch: Channel, env: Env, now: int) -> Step:
     """Start the next update if nothing is in flight: queued payments first, then a close."""
-    if ch.phase is not Phase.OPEN or ch.pending is not None or ch.yielded:
+    if ch.phase is not Phase.OPEN or ch.pending is not None or ch.yielded or ch.cosign is not None:
+        # n-party: while a peer's state we signed waits for its other countersignatures, a
+        # proposal of ours would be built on a state that is about to be replaced.
         return ch, []
     version = _next_version(ch)
     if ch.queue and len(ch.abandoned) >= MAX_ABANDONED:
@@ -459,7 +495,12 @@ def _maybe_propose(ch: Channel, env: Env, now: int) -> Step:
         return ch, []
     signed = SignedState(state=state, signatures=_one_signature(ch, sig))
     pending = Pending(kind=kind, signed=signed, operations=batch, message=msg)
-    return attrs.evolve(ch, pending=pending, queue=rest), [*dropped, fx.Send(message=msg)]
+    ch = attrs.evolve(ch, pending=pending, queue=rest)
+    out: list[fx.Effect] = [*dropped, fx.Send(message=msg)]
+    if ch.multi and ch.early:
+        ch, more = _nx_absorb_early(ch, now, env)
+        out += more
+    return ch, out
 
 
 def _build_batch(ch: Channel, version: int, now: int,
@@ -506,8 +547,6 @@ def propose_channel(params: ChannelParams, allocation: Allocation, *, env: Env) 
         raise LocalProtocolError(f"invalid channel proposal: {exc}") from None
     if allocation.locks:
         raise LocalProtocolError("a channel opens without locks")
-    if len(params.participants) != 2:
-        raise LocalProtocolError("two-party channels only for now")
     if env.signer.address not in params.participants:
         raise LocalProtocolError("our L1 address is not a participant")
     me = params.index_of(env.signer.address)
@@ -525,7 +564,7 @@ def propose_channel(params: ChannelParams, allocation: Allocation, *, env: Env) 
     return ch, [fx.Send(message=ChannelProposal(params=params, allocation=allocation, signature=sig))]
 
 
-def accept_channel(proposal: ChannelProposal, *, env: Env) -> Step:
+def accept_channel(proposal: ChannelProposal, *, env: Env, proposer: int | None = None) -> Step:
     """Join a proposed channel: check it, countersign version 0, and fund our share.
 
     Whether to accept at all (amounts, peer, app) is the shell's policy; this only
@@ -536,8 +575,8 @@ def accept_channel(proposal: ChannelProposal, *, env: Env) -> Step:
         allocation.validate(len(params.participants))
     except RemoteProtocolError as exc:
         raise RemoteProtocolError(f"invalid channel proposal: {exc}") from None
-    if len(params.participants) != 2 or allocation.locks:
-        raise RemoteProtocolError("only two-party channels without locks can be opened")
+    if allocation.locks:
+        raise RemoteProtocolError("only channels without locks can be opened")
     if env.signer.address not in params.participants:
         raise RemoteProtocolError("our L1 address is not a participant of this proposal")
     me = params.index_of(env.signer.address)
@@ -546,6 +585,8 @@ def accept_channel(proposal: ChannelProposal, *, env: Env) -> Step:
     app_data = env.apps.get(params.app_id).initial_data(params)
     cid = env.scheme.channel_id(params)
     state = State(channel_id=cid, version=Version(0), allocation=allocation, app_data=app_data)
+    if len(params.participants) > 2:
+        return _nx_accept_channel(params, cid, state, me, proposal, proposer, env)
     ch = Channel(params=params, channel_id=cid, me=me, phase=Phase.FUNDING,
                  latest=SignedState(state=state, signatures=(b"",) * 2), latest_proposer=1 - me,
                  holdings=(0,) * len(allocation.assets))
@@ -571,6 +612,8 @@ def transition(ch: Channel, inp: ins.Input, *, now: int, env: Env) -> Step:
 def _on_pay(ch: Channel, inp: ins.ActionPay, now: int, env: Env) -> Step:
     if inp.asset not in ch.allocation.assets:
         raise LocalProtocolError(f"asset {inp.asset!r} is not in this channel")
+    if ch.multi:
+        raise LocalProtocolError("an n-party channel carries app moves only, not payments")
     if type(inp.amount) is not int or not 0 < inp.amount <= MAX_AMOUNT:
         raise LocalProtocolError("the amount must be a positive integer of at most 2^256-1")
     if type(inp.payment_id) is not bytes or not 0 < len(inp.payment_id) <= MAX_PAYMENT_ID:
@@ -589,6 +632,8 @@ def _on_propose(ch: Channel, inp: ins.ActionPropose, now: int, env: Env) -> Step
     In a dispute an app move goes to the L1 instead (``progress``)."""
     if isinstance(inp.operation, Payment):
         raise LocalProtocolError("payments go through ActionPay")
+    if ch.multi and not isinstance(inp.operation, AppMove):
+        raise LocalProtocolError("an n-party channel carries app moves only, not locks")
     if ch.phase is Phase.DISPUTED and isinstance(inp.operation, AppMove):
         return _progress(ch, inp.operation, now, env)
     if isinstance(inp.operation, FulfillLock) and (ch.phase is not Phase.OPEN or ch.closing_requested):
@@ -719,7 +764,7 @@ def _on_progressed(ch: Channel, inp: ins.ChainProgressed, now: int, env: Env) ->
     if not ok:
         # The L1 checked the move; disagreeing means another rule set or a bad event source.
         return ch, [fx.Reject(reason="forced move does not verify", action=fx.RejectAction.WARN)]
-    ch, failed = _fail_in_flight(ch, "the channel is in dispute")
+    ch, failed = _fail_in_flight(attrs.evolve(ch, cosign=None, early=()), "the channel is in dispute")
     ch = attrs.evolve(ch, phase=Phase.DISPUTED, forced=signed, deadline=inp.deadline,
                       registered_version=signed.state.version, submitted_at=now)
     turn = env.apps.get(ch.params.app_id).turn(ch.params, signed.state)
@@ -768,7 +813,7 @@ def _on_force_close(ch: Channel, inp: ins.ActionForceClose, now: int, env: Env) 
         raise LocalProtocolError(f"channel is {ch.phase.value}: nothing to force-close")
     if ch.phase is Phase.DISPUTED:
         return ch, []
-    ch, out = _to_the_l1(ch, ch.version, "channel is being force-closed")
+    ch, out = _to_the_l1(attrs.evolve(ch, cosign=None, early=()), ch.version, "channel is being force-closed")
     out += _secrets(ch)
     if ch.latest.state.is_final:
         submit: fx.Effect = fx.SubmitConclude(signed=ch.latest)
@@ -780,6 +825,8 @@ def _on_force_close(ch: Channel, inp: ins.ActionForceClose, now: int, env: Env) 
 
 
 def _on_reconnect(ch: Channel, inp: ins.ActionReconnect, now: int, env: Env) -> Step:
+    if ch.multi:
+        return _nx_reconnect(ch, inp, now, env)
     if ch.phase is Phase.PROPOSED:  # the proposal or its accept may have been lost
         return ch, [fx.Send(message=_proposal_message(ch))]
     if ch.phase is Phase.SETTLED:
@@ -797,6 +844,8 @@ def _proposal_message(ch: Channel) -> ChannelProposal:
 
 
 def _on_resync(ch: Channel, inp: ins.ActionResync, now: int, env: Env) -> Step:
+    if ch.multi:
+        return _nx_resync(ch, inp, now, env)
     if ch.phase is Phase.PROPOSED:
         return ch, [fx.Send(message=_proposal_message(ch))]
     if ch.phase is not Phase.OPEN:
@@ -811,6 +860,8 @@ def _on_resync(ch: Channel, inp: ins.ActionResync, now: int, env: Env) -> Step:
 
 
 def _on_accept(ch: Channel, inp: ins.ReceiveAccept, now: int, env: Env) -> Step:
+    if ch.multi:
+        return _nx_accept(ch, inp, now, env)
     if ch.phase is not Phase.PROPOSED or ch.latest_proposer != ch.me:
         return ch, [fx.Reject(reason="accept for a channel that is not awaiting one", action=fx.RejectAction.IGNORE)]
     if not _verify(ch, ch.latest.state, ch.peer, inp.message.signature, env):
@@ -848,9 +899,10 @@ def _resend_countersign_if_duplicate(ch: Channel, version: int, signature: bytes
     return ch, [fx.Reject(reason=f"stale proposal for version {version}", action=fx.RejectAction.IGNORE)]
 
 
-def _collision(ch: Channel, env: Env, now: int) -> Step:
-    """Both sides proposed at once; settle it without signing two states at one version."""
-    if ch.me < ch.peer:  # leader: our payments go first, at a fresh version
+def _collision(ch: Channel, env: Env, now: int, other: int | None = None) -> Step:
+    """Both sides proposed at once; settle it without signing two states at one version.
+    (n-party: ``other`` is the proposer we collided with; the lower index leads.)"""
+    if ch.me < (ch.peer if other is None else other):  # leader: our payments go first, at a fresh version
         ch, out = _maybe_propose(_abandon_pending(ch), env, now)
         return ch, [fx.Reject(reason="concurrent proposal; re-proposing as leader", action=fx.RejectAction.IGNORE),
                     *out]
@@ -882,6 +934,8 @@ def _precheck_proposal(ch: Channel, msg: UpdateProposal | CloseProposal) -> Step
 
 
 def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
+    if ch.multi:
+        return _nx_update(ch, inp, now, env)
     msg, before = inp.message, ch.latest.state
     early = _precheck_proposal(ch, msg)
     if early is not None:
@@ -920,6 +974,8 @@ def _on_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
 
 
 def _on_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -> Step:
+    if ch.multi:
+        return _nx_close_proposal(ch, inp, now, env)
     msg = inp.message
     early = _precheck_proposal(ch, msg)
     if early is not None:
@@ -940,6 +996,8 @@ def _on_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -
 
 
 def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env) -> Step:
+    if ch.multi:
+        return _nx_countersign(ch, inp, now, env)
     msg, pending = inp.message, ch.pending
     if pending is None or msg.version != pending.version:
         late = _late_countersign(ch, msg, now, env)
@@ -992,6 +1050,8 @@ def _late_countersign(ch: Channel, msg: Countersign, now: int, env: Env) -> Step
 
 
 def _on_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:
+    if ch.multi and (ch.pending is None or inp.message.version != ch.pending.version):
+        return _nx_reject(ch, inp, now, env)
     msg, pending = inp.message, ch.pending
     if pending is None or msg.version != pending.version:
         return ch, [fx.Reject(reason="reject for a version we did not propose", action=fx.RejectAction.IGNORE)]
@@ -1016,6 +1076,8 @@ def _on_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:
 
 def _on_reestablish(ch: Channel, inp: ins.ReceiveReestablish, now: int, env: Env) -> Step:
     """BOLT 2's rule: retransmit exactly what the peer has not acknowledged."""
+    if ch.multi:
+        return _nx_reestablish(ch, inp, now, env)
     theirs = inp.message.latest_version
     out: list[fx.Effect] = []
     if theirs < ch.version and ch.latest_proposer == ch.peer and ch.latest.is_fully_signed:
@@ -1074,13 +1136,15 @@ def _on_registered(ch: Channel, inp: ins.ChainRegistered, now: int, env: Env) ->
                 carried = ops
         done = {op.key for op in carried}
         out += [_done(op, version) for op in carried]
+        if ch.cosign is not None and ch.cosign.version == version:  # n-party: a peer's state we co-signed
+            out += [_received(op, {}, version, ch.cosign.proposer) for op in ch.cosign.operations]
         pending = ch.pending if ch.pending is not None and not done & {op.key for op in ch.pending.operations} \
             else None
         later = tuple((v, kept) for v, ops in ch.abandoned if v > version
                       for kept in [tuple(op for op in ops if op.key not in done)] if kept)
         ch = attrs.evolve(ch, latest=registered, latest_proposer=ch.me, pending=pending, abandoned=later,
                           queue=tuple(op for op in ch.queue if op.key not in done))
-    ch, failed = _to_the_l1(ch, version, "the channel is in dispute")
+    ch, failed = _to_the_l1(attrs.evolve(ch, cosign=None, early=()), version, "the channel is in dispute")
     out += failed
     if ch.phase is not Phase.DISPUTED:
         out += _secrets(ch)  # the locks of our latest state pay us only if the secret is on chain
@@ -1232,6 +1296,315 @@ def _expire_funding(ch: Channel, now: int) -> Step:
             *failed, fx.SubmitRegister(signed=ch.latest)]
     return attrs.evolve(ch, phase=Phase.SETTLED), [*failed, fx.NotifyClosed(
         channel_id=ch.channel_id, version=ch.version, reason="the channel was never funded")]
+
+
+# ---------------------------------------------------------------- n-party channels (proto/02 section 13)
+#
+# With three or more participants, a proposal goes to every other participant, each of them
+# countersigns to every other participant, and a state counts (becomes ``latest``) only once
+# this node holds all n signatures. Messages are the two-party ones, unchanged on the wire:
+# the shell tells the core which participant sent each one (``sender``), from the
+# authenticated transport, and every signature is checked against that participant's key.
+
+
+def _nx_sender(ch: Channel, sender: int | None) -> int | None:
+    """The sender's index if it is another participant of this channel."""
+    if sender is None or not 0 <= sender < len(ch.params.participants) or sender == ch.me:
+        return None
+    return sender
+
+
+def _nx_accept_channel(params: ChannelParams, cid: ChannelId, state: State, me: int, proposal: ChannelProposal,
+                       proposer: int | None, env: Env) -> Step:
+    """Sign version 0 of an n-party channel and send the signature to every participant."""
+    n = len(params.participants)
+    if proposer is None or not 0 <= proposer < n or proposer == me:
+        raise RemoteProtocolError("an n-party channel is proposed by another participant")
+    ch = Channel(params=params, channel_id=cid, me=me, phase=Phase.PROPOSED,
+                 latest=SignedState(state=state, signatures=(b"",) * n), latest_proposer=proposer,
+                 holdings=(0,) * len(state.allocation.assets))
+    if not _verify(ch, state, proposer, proposal.signature, env):
+        raise RemoteProtocolError("the proposer's signature on version 0 is invalid")
+    ch, sig = _sign(ch, state, env)
+    ch = attrs.evolve(ch, latest=ch.latest.with_signature(me, sig).with_signature(proposer, proposal.signature))
+    # No deposit yet: with one signature on version 0 missing, no state of this channel could
+    # ever be concluded or registered, so a deposit could never be withdrawn (a participant
+    # who never accepts would lock ours). We deposit once all n have signed (``_nx_accept``).
+    return ch, [fx.Send(message=ChannelAccept(channel_id=cid, signature=sig))]
+
+
+def _nx_accept(ch: Channel, inp: ins.ReceiveAccept, now: int, env: Env) -> Step:
+    """Another participant's signature on version 0; with all n, fund our share."""
+    who = _nx_sender(ch, inp.sender)
+    if who is None:
+        return ch, [fx.Reject(reason="accept from no other participant", action=fx.RejectAction.IGNORE)]
+    if ch.phase is not Phase.PROPOSED or ch.latest.signatures[who]:
+        return ch, []  # a retransmission: we hold its signature already
+    if not _verify(ch, ch.latest.state, who, inp.message.signature, env):
+        return ch, [fx.Reject(reason="invalid signature on version 0", action=fx.RejectAction.WARN)]
+    ch = attrs.evolve(ch, latest=ch.latest.with_signature(who, inp.message.signature))
+    if not ch.latest.is_fully_signed:
+        return ch, []
+    ch, opened = _check_funded(attrs.evolve(ch, phase=Phase.FUNDING))
+    return ch, [*_deposits(ch), *opened]
+
+
+def _nx_version0(ch: Channel, to: int | None) -> list[fx.Effect]:
+    """Our signature on version 0 again: the proposal if we opened the channel, else our accept."""
+    if ch.latest_proposer == ch.me and ch.phase is Phase.PROPOSED:
+        return [fx.Send(message=_proposal_message(ch), to=to)]
+    return [fx.Send(message=ChannelAccept(channel_id=ch.channel_id, signature=ch.latest.signatures[ch.me]), to=to)]
+
+
+def _nx_reconnect(ch: Channel, inp: ins.ActionReconnect, now: int, env: Env) -> Step:
+    if ch.phase is Phase.SETTLED:
+        return ch, []
+    if ch.phase is Phase.PROPOSED:
+        out = _nx_version0(ch, inp.peer)
+        if ch.latest_proposer != ch.me:  # ask for the accepts we lack (answered in ``_nx_reestablish``)
+            out.append(fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=Version(0)), to=inp.peer))
+        return ch, out
+    if ch.phase is Phase.FUNDING:
+        return ch, _nx_version0(ch, inp.peer)
+    return ch, [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version), to=inp.peer)]
+
+
+def _nx_resync(ch: Channel, inp: ins.ActionResync, now: int, env: Env) -> Step:
+    """Stalled: send every peer what it may lack, and ask each for what we lack."""
+    if ch.phase is Phase.PROPOSED:
+        return _nx_reconnect(ch, ins.ActionReconnect(), now, env)
+    if ch.phase is not Phase.OPEN:
+        return ch, []
+    out: list[fx.Effect] = [fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
+    if ch.pending is not None:
+        out.append(fx.Send(message=ch.pending.message))
+    if ch.cosign is not None:
+        out.append(fx.Send(message=_nx_countersign_message(ch, ch.cosign.signed)))
+    if ch.yielded:
+        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env, now)
+        out += more
+    return ch, out
+
+
+def _nx_countersign_message(ch: Channel, signed: SignedState) -> Countersign:
+    return Countersign(channel_id=ch.channel_id, version=signed.state.version, signature=signed.signatures[ch.me])
+
+
+def _nx_reestablish(ch: Channel, inp: ins.ReceiveReestablish, now: int, env: Env) -> Step:
+    """Resend the sender what it lacks: our signature on version 0 while it is still being
+    opened, on ``latest`` when it is behind, on the state we co-sign, and our proposal."""
+    who = _nx_sender(ch, inp.sender)
+    if who is None or ch.phase in (Phase.PROPOSED, Phase.SETTLED):
+        return ch, []
+    theirs = inp.message.latest_version
+    out: list[fx.Effect] = []
+    if ch.version == 0 and theirs == 0 and ch.latest.is_fully_signed:
+        out += _nx_version0(ch, who)
+    if theirs < ch.version and ch.latest.is_fully_signed:
+        out.append(fx.Send(message=_nx_countersign_message(ch, ch.latest), to=who))
+    if ch.cosign is not None and ch.cosign.version > theirs:
+        out.append(fx.Send(message=_nx_countersign_message(ch, ch.cosign.signed), to=who))
+    if ch.pending is not None and ch.pending.version > theirs:
+        out.append(fx.Send(message=ch.pending.message, to=who))
+    return ch, out
+
+
+def _nx_update(ch: Channel, inp: ins.ReceiveUpdate, now: int, env: Env) -> Step:
+    return _nx_proposal(ch, inp.sender, inp.message, now, env)
+
+
+def _nx_close_proposal(ch: Channel, inp: ins.ReceiveClose, now: int, env: Env) -> Step:
+    return _nx_proposal(ch, inp.sender, inp.message, now, env)
+
+
+def _nx_proposal(ch: Channel, sender: int | None, msg: UpdateProposal | CloseProposal, now: int, env: Env) -> Step:
+    """A participant's proposal: check it exactly as a two-party one, sign it, and send our
+    countersignature to every other participant."""
+    who = _nx_sender(ch, sender)
+    if who is None:
+        return ch, [fx.Reject(reason="proposal from no other participant", action=fx.RejectAction.IGNORE)]
+    cs = ch.cosign
+    if msg.version <= ch.version:
+        if msg.version == ch.version and ch.latest_proposer == who and msg.signature == ch.latest.signatures[who]:
+            return ch, [fx.Send(message=_nx_countersign_message(ch, ch.latest), to=who)]  # a retransmission
+        return ch, [fx.Reject(reason=f"stale proposal for version {msg.version}", action=fx.RejectAction.IGNORE)]
+    if cs is not None and cs.version == msg.version and cs.proposer == who \
+            and msg.signature == cs.signed.signatures[who]:
+        return ch, [fx.Send(message=_nx_countersign_message(ch, cs.signed), to=who)]  # a retransmission
+    if ch.phase is not Phase.OPEN:
+        return ch, [fx.Reject(reason=f"channel is {ch.phase.value}, not open", action=fx.RejectAction.IGNORE)]
+    if msg.version > ch.version + MAX_VERSION_GAP:
+        return ch, [fx.Reject(reason=f"version {msg.version} jumps too far ahead of {ch.version}",
+                              action=fx.RejectAction.WARN)]
+    closing = isinstance(msg, CloseProposal)
+    ops: tuple[Operation, ...] = () if isinstance(msg, CloseProposal) else msg.operations
+    try:
+        state = (attrs.evolve(ch.latest.state, version=msg.version, is_final=True) if closing else
+                 apply_operations(ch.latest.state, ops, params=ch.params, proposer=who, version=msg.version,
+                                  now=now, env=env))
+    except InvalidTransition as exc:
+        return ch, [fx.Reject(reason=f"update breaks the rules: {exc}", action=fx.RejectAction.WARN)]
+    if not _verify(ch, state, who, msg.signature, env):
+        if cs is not None and cs.version < msg.version:
+            # Built on the state we co-signed, which the proposer already holds with all n
+            # signatures while one has not reached us: ask every peer for what we lack (the
+            # proposer sends its proposal again when it stalls).
+            return ch, [fx.Reject(reason="proposal on a state not fully signed here yet",
+                                  action=fx.RejectAction.IGNORE),
+                        fx.Send(message=Reestablish(channel_id=ch.channel_id, latest_version=ch.version))]
+        return ch, [fx.Reject(reason="invalid signature on update", action=fx.RejectAction.WARN)]
+    if ch.final_signed and not closing:
+        if ch.pending is not None and ch.pending.version == msg.version:
+            return _collision(ch, env, now, who)
+        # After a final state nothing else is signed: the proposer fails its moves, and our
+        # close goes out again (it may have been lost in a collision).
+        reject = UpdateReject(channel_id=ch.channel_id, version=msg.version, retry=False,
+                              reason="the channel is closing")
+        ch, more = _maybe_propose(attrs.evolve(ch, yielded=False), env, now)
+        return ch, [fx.Reject(reason="update after we signed a final state", action=fx.RejectAction.IGNORE),
+                    fx.Send(message=reject, to=who), *more]
+    if not _can_sign(ch, state, env):
+        if ch.pending is not None and ch.pending.version == msg.version:
+            return _collision(ch, env, now, who)  # two proposers at one version: the lower index leads
+        # We signed another participant's state at this version (or abandoned ours there):
+        # the proposer must propose again higher. Never sign two states at one version.
+        retry = UpdateReject(channel_id=ch.channel_id, version=msg.version, retry=True,
+                             reason="version already signed")
+        return ch, [fx.Reject(reason=f"already signed another state at version {msg.version}",
+                              action=fx.RejectAction.IGNORE), fx.Send(message=retry, to=who)]
+    # A state we co-signed below this version is dropped: its proposer built this one without
+    # it, so that proposer signed above it and will never sign it; it cannot get all n
+    # signatures. Our own unanswered proposal goes back to the queue the same way.
+    ch = _abandon_pending(ch)
+    ch, sig = _sign(ch, state, env)
+    sigs = [b""] * len(ch.params.participants)
+    sigs[ch.me], sigs[who] = sig, msg.signature
+    kind = PendingKind.CLOSE if closing else PendingKind.UPDATE
+    signed = SignedState(state=state, signatures=tuple(sigs))
+    ch = attrs.evolve(ch, cosign=Cosign(proposer=who, kind=kind, signed=signed, operations=ops))
+    out: list[fx.Effect] = []
+    if closing:
+        ch, out = _fail_in_flight(ch, "a participant closed the channel")
+        ch = attrs.evolve(ch, closing_requested=True)
+    # To every other participant, the proposer included: each needs all n signatures.
+    out.append(fx.Send(message=Countersign(channel_id=ch.channel_id, version=msg.version, signature=sig)))
+    ch, more = _nx_absorb_early(ch, now, env)
+    return ch, out + more
+
+
+def _nx_reject(ch: Channel, inp: ins.ReceiveReject, now: int, env: Env) -> Step:
+    """A participant will never sign the state we co-sign at that version (it signed another
+    one there): that state can never hold all n signatures, so stop waiting for it."""
+    msg, cs = inp.message, ch.cosign
+    if _nx_sender(ch, inp.sender) is None or cs is None or cs.version != msg.version or not msg.retry:
+        return ch, [fx.Reject(reason="reject for a version we did not propose", action=fx.RejectAction.IGNORE)]
+    ch, out = _maybe_propose(attrs.evolve(ch, cosign=None, yielded=False), env, now)
+    return ch, [fx.Reject(reason=f"the state at version {msg.version} cannot be completed",
+                          action=fx.RejectAction.IGNORE), *out]
+
+
+def _nx_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env) -> Step:
+    """A participant's signature on our proposal or on the state we co-sign; held aside if
+    it overtook the proposal it signs (they come from different peers)."""
+    msg = inp.message
+    who = _nx_sender(ch, inp.sender)
+    if who is None:
+        return ch, [fx.Reject(reason="countersignature from no other participant", action=fx.RejectAction.IGNORE)]
+    held = ch.pending.signed if ch.pending is not None else None
+    if ch.cosign is not None and msg.version == ch.cosign.version:
+        held = ch.cosign.signed
+    if held is not None and msg.version == held.state.version:
+        if held.signatures[who] == msg.signature:
+            return ch, []  # a retransmission
+        if not _verify(ch, held.state, who, msg.signature, env):
+            # A forged or misdirected countersignature changes nothing: the state still
+            # lacks that participant's signature.
+            return ch, [fx.Reject(reason="invalid countersignature", action=fx.RejectAction.WARN)]
+        return _nx_add_signature(ch, msg.version, who, msg.signature, now, env)
+    if ch.phase is Phase.OPEN and ch.version < msg.version <= ch.version + MAX_VERSION_GAP:
+        early = tuple(e for e in ch.early if e[0] > ch.version and (e[0], e[1]) != (msg.version, who))
+        # Record growth: a participant flooding countersignatures for future versions keeps at
+        # most one per (version, signer) within the version window, so the record stays bounded.
+        if len(early) < MAX_EARLY:
+            return attrs.evolve(ch, early=(*early, (msg.version, who, msg.signature))), []
+    if msg.version == ch.version:
+        return ch, []  # a signature on our latest state, resent: we hold all n already
+    return ch, [fx.Reject(reason=f"countersignature for version {msg.version} we are not waiting for",
+                          action=fx.RejectAction.IGNORE)]
+
+
+def _nx_add_signature(ch: Channel, version: int, who: int, sig: bytes, now: int, env: Env) -> Step:
+    """Add a checked signature to our proposal or the co-signed state; complete it with all n."""
+    if ch.cosign is not None and ch.cosign.version == version:
+        cs = attrs.evolve(ch.cosign, signed=ch.cosign.signed.with_signature(who, sig))
+        ch = attrs.evolve(ch, cosign=cs)
+        return _nx_complete_cosign(ch, now, env) if cs.signed.is_fully_signed else (ch, [])
+    assert ch.pending is not None and ch.pending.version == version
+    pending = attrs.evolve(ch.pending, signed=ch.pending.signed.with_signature(who, sig))
+    ch = attrs.evolve(ch, pending=pending)
+    return _nx_complete_ours(ch, now, env) if pending.signed.is_fully_signed else (ch, [])
+
+
+def _nx_absorb_early(ch: Channel, now: int, env: Env) -> Step:
+    """Apply the countersignatures that arrived before the state they sign."""
+    targets = [x.signed for x in (ch.pending, ch.cosign) if x is not None]
+    keep: list[tuple[int, int, bytes]] = []
+    use: list[tuple[int, int, bytes]] = []
+    for entry in ch.early:
+        version, who, sig = entry
+        match = next((t for t in targets if t.state.version == version), None)
+        if match is None:
+            if version > ch.version:
+                keep.append(entry)
+        elif not match.signatures[who] and _verify(ch, match.state, who, sig, env):
+            use.append(entry)  # a bad one is dropped: it can never count
+    ch = attrs.evolve(ch, early=tuple(keep))
+    out: list[fx.Effect] = []
+    for version, who, sig in use:
+        held = ch.cosign if ch.cosign is not None and ch.cosign.version == version else ch.pending
+        if held is None or held.version != version:
+            continue  # completed by an earlier entry
+        ch, more = _nx_add_signature(ch, version, who, sig, now, env)
+        out += more
+    return ch, out
+
+
+def _nx_prune_early(ch: Channel) -> Channel:
+    early = tuple(e for e in ch.early if e[0] > ch.version)
+    return ch if early == ch.early else attrs.evolve(ch, early=early)
+
+
+def _nx_complete_ours(ch: Channel, now: int, env: Env) -> Step:
+    """Our proposal now holds all n signatures: it is the new ``latest``."""
+    pending = ch.pending
+    assert pending is not None
+    ch = _prune_abandoned(attrs.evolve(ch, latest=pending.signed, latest_proposer=ch.me, pending=None,
+                                       yielded=False, retries=0))
+    ch = _nx_prune_early(ch)
+    if pending.kind is PendingKind.CLOSE:
+        ch, failed = _fail_in_flight(ch, "the channel closed")
+        ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
+        return ch, [*failed, fx.SubmitConclude(signed=ch.latest)]
+    out: list[fx.Effect] = [_done(op, ch.version) for op in pending.operations]
+    ch, more = _maybe_propose(ch, env, now)
+    return ch, out + more
+
+
+def _nx_complete_cosign(ch: Channel, now: int, env: Env) -> Step:
+    """A participant's proposal now holds all n signatures here: it is the new ``latest``.
+    Only now do its moves count (a participant who countersigns to some peers only cannot
+    make a state count for them: each holds it only with every signature)."""
+    cs = ch.cosign
+    assert cs is not None
+    ch = _prune_abandoned(attrs.evolve(ch, latest=cs.signed, latest_proposer=cs.proposer, cosign=None,
+                                       yielded=False, retries=0))
+    ch = _nx_prune_early(ch)
+    if cs.kind is PendingKind.CLOSE:
+        # The proposer concludes; we submit it too if it has not landed after a while (tick).
+        return attrs.evolve(ch, phase=Phase.CLOSING, closing_requested=True, submitted_at=now), []
+    out: list[fx.Effect] = [_received(op, {}, ch.version, cs.proposer) for op in cs.operations]
+    ch, more = _maybe_propose(ch, env, now)
+    return ch, out + more
 
 
 _HANDLERS: dict[type, Callable[[Channel, Any, int, Env], Step]] = {

@@ -19,6 +19,9 @@ from .state import Lock, SignedState, State
 @attrs.frozen(kw_only=True)
 class Send:
     message: ChannelMessage
+    # The participant index to send to; None: every other participant (in a two-party
+    # channel, the peer). n-party channels address one peer when answering it alone.
+    to: int | None = None
 
 
 @attrs.frozen(kw_only=True)

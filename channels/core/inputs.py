@@ -57,6 +57,8 @@ class ActionForceClose:
 class ActionReconnect:
     """The transport to the peer is up again: start the reestablish exchange."""
 
+    peer: int | None = None  # n-party channels: the participant whose transport came up
+
 
 @attrs.frozen(kw_only=True)
 class ActionResync:
@@ -69,36 +71,43 @@ class ActionResync:
 @attrs.frozen(kw_only=True)
 class ReceiveAccept:
     message: ChannelAccept
+    sender: int | None = None  # participant index of the sender (n-party channels; None: the peer)
 
 
 @attrs.frozen(kw_only=True)
 class ReceiveDecline:
     message: ChannelDecline
+    sender: int | None = None  # participant index of the sender (n-party channels; None: the peer)
 
 
 @attrs.frozen(kw_only=True)
 class ReceiveUpdate:
     message: UpdateProposal
+    sender: int | None = None  # participant index of the sender (n-party channels; None: the peer)
 
 
 @attrs.frozen(kw_only=True)
 class ReceiveClose:
     message: CloseProposal
+    sender: int | None = None  # participant index of the sender (n-party channels; None: the peer)
 
 
 @attrs.frozen(kw_only=True)
 class ReceiveCountersign:
     message: Countersign
+    sender: int | None = None  # participant index of the sender (n-party channels; None: the peer)
 
 
 @attrs.frozen(kw_only=True)
 class ReceiveReject:
     message: UpdateReject
+    sender: int | None = None  # participant index of the sender (n-party channels; None: the peer)
 
 
 @attrs.frozen(kw_only=True)
 class ReceiveReestablish:
     message: Reestablish
+    sender: int | None = None  # participant index of the sender (n-party channels; None: the peer)
 
 
 @attrs.frozen(kw_only=True)
@@ -184,7 +193,8 @@ _BY_MESSAGE: dict[type, type] = {
 }
 
 
-def receive(message: object) -> Input | None:
-    """The ``Receive*`` input for a decoded channel message (None: not a channel-core message)."""
+def receive(message: object, sender: int | None = None) -> Input | None:
+    """The ``Receive*`` input for a decoded channel message (None: not a channel-core message);
+    ``sender``: the participant index the shell authenticated (n-party channels)."""
     kind = _BY_MESSAGE.get(type(message))
-    return None if kind is None else kind(message=message)
+    return None if kind is None else kind(message=message, sender=sender)

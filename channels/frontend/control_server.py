@@ -111,6 +111,16 @@ class Params:
     def optional_integer(self, name: str, *, minimum: int = 1) -> int | None:
         return None if self._raw.get(name) is None else self.integer(name, minimum=minimum)
 
+    def text_list(self, name: str, *, max_items: int) -> list[str] | None:
+        """A list of 1..``max_items`` non-empty strings, or None when absent."""
+        value = self._raw.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not 1 <= len(value) <= max_items \
+                or not all(isinstance(v, str) and v for v in value):
+            raise InvalidParams(f"{name} must be a list of 1..{max_items} non-empty strings")
+        return value
+
     def hexbytes(self, name: str, *, size: int | None = None, max_size: int = 32) -> bytes:
         try:
             value = bytes.fromhex(self.text(name))
@@ -249,16 +259,24 @@ def _game_json(game: Any) -> dict[str, Any]:
     return {"game_id": view["channel_id"], **view}
 
 
-@method("game-new", "game", "peer_id", "stake", "peer_stake", "move_timeout", "challenge_duration")
+@method("game-new", "game", "peer_id", "stake", "peer_stake", "move_timeout", "challenge_duration", "peer_ids")
 async def _game_new(node: Node, p: Params) -> dict[str, Any]:
     """Open a game channel: both players stake (the peer's node funds its own stake if within its
-    ``auto_accept_funding``); returns once both deposits are on the L1, with the game's view."""
+    ``auto_accept_funding``); returns once both deposits are on the L1, with the game's view.
+    ``peer_ids`` (instead of ``peer_id``): a game for several players, in turn order."""
+    from ..core.state import MAX_PARTICIPANTS
     from ..games.api import DEFAULT_MOVE_TIMEOUT, game_app, open_game
 
-    name, peer_id = p.text("game"), p.text("peer_id")
+    name = p.text("game")
+    many = p.text_list("peer_ids", max_items=MAX_PARTICIPANTS - 1)
+    if many is not None and p.has("peer_id"):
+        raise InvalidParams("give peer_id or peer_ids, not both")
+    peers = many if many is not None else [p.text("peer_id")]
     game_app(node, name)  # an unknown game fails before the peer id or the stakes are looked at
-    if not _PEER_ID.match(peer_id):
-        raise InvalidParams(f"peer_id {peer_id[:100]!r} is not a peer id (base58, e.g. 12D3KooW...)")
+    for peer in peers:
+        if not _PEER_ID.match(peer):
+            raise InvalidParams(f"peer_id {peer[:100]!r} is not a peer id (base58, e.g. 12D3KooW...)")
+    peer_id: str | list[str] = peers[0] if many is None else peers
     stake = p.integer("stake", maximum=MAX_AMOUNT)
     peer_stake = p.integer("peer_stake", stake, maximum=MAX_AMOUNT)
     timeout = p.optional_integer("move_timeout")
@@ -276,7 +294,8 @@ async def _game_list(node: Node, p: Params) -> dict[str, Any]:
     out = []
     for ch in games.game_channels():
         view = games.game(ch.channel_id).view()
-        out.append({"game_id": view.channel_id, "game": view.game, "peer_id": view.peer_id, "status": view.status,
+        out.append({"game_id": view.channel_id, "game": view.game, "peer_id": view.peer_id, "peer_ids": view.peer_ids,
+                    "status": view.status,
                     "turn": view.turn, "your_turn": view.your_turn, "you": view.you, "stake": view.stake,
                     "winner": view.winner, "you_won": view.you_won, "phase": view.phase})
     return {"games": out}

@@ -1,15 +1,16 @@
 """``channels game ...``: play the built-in games (or any ``Game`` the node plays) from a terminal.
 
-Public contract (extend, never rename): ``game new GAME PEER_ID --stake N`` -> ``game_id``,
-``channel_id``; ``game list`` -> ``games`` (each ``game_id``, ``game``, ``peer_id``,
-``status``); ``game show GAME_ID`` -> ``board``, ``turn``, ``stake``, ``deadline``, ``status``
+Public contract (extend, never rename): ``game new GAME PEER_ID [PEER_ID ...] --stake N`` ->
+``game_id``, ``channel_id``; ``game list`` -> ``games`` (each ``game_id``, ``game``, ``peer_id``,
+``peer_ids``, ``status``); ``game show GAME_ID`` -> ``board``, ``turn``, ``stake``, ``deadline``, ``status``
 (``playing``, ``won``, ``drawn``, ``disputed``), ``winner``; ``game move GAME_ID MOVE``;
 ``game rematch GAME_ID``; ``game watch GAME_ID`` (one line per change, via the ``events``
 subscription); ``game bot GAME_ID`` (plays legal moves until the game ends). Each but watch
 and bot is the control socket method ``game-<name>``; the node does the work through
 ``channels.games.api``. A game id is the channel id (a unique prefix is enough).
 
-Players are numbered: 0 opened the game (X in tic-tac-toe, it moves first), 1 accepted it.
+Players are numbered: 0 opened the game (X in tic-tac-toe, it moves first), 1 accepted it (with
+several peers, a game for 3 or more players: they are 1, 2, ... in the order given).
 Client code only: stdlib imports (``tests/test_cli_imports.py``).
 """
 
@@ -42,8 +43,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p = command("new", "open a game channel with a peer (connect first); returns once both stakes are on the L1")
     p.add_argument("game", metavar="GAME", help="the game: tictactoe, rps, dice, last-one-standing (or any the "
                                                 "node plays with --apps)")
-    p.add_argument("peer_id", metavar="PEER_ID", help="the opponent's peer id (its node must accept: "
-                                                      "auto_accept_funding at least the peer stake)")
+    p.add_argument("peer_id", metavar="PEER_ID", nargs="+",
+                   help="the opponent's peer id (its node must accept: auto_accept_funding at least the peer "
+                        "stake); several for a game of 3 or more players (last-one-standing), players 1, 2, ... "
+                        "in this order, each connected to us and to each other first")
     p.add_argument("--stake", type=amount, required=True, metavar="N", help="our stake, deposited on the L1")
     p.add_argument("--peer-stake", type=amount, metavar="N",
                    help="the opponent's stake, deposited by its node (default: the same as --stake); the game is "
@@ -83,12 +86,17 @@ def _path(args: argparse.Namespace) -> Path:
 
 
 def _new(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"game": args.game, "peer_id": args.peer_id, "stake": args.stake}
+    peers = list(args.peer_id)
+    params: dict[str, Any] = {"game": args.game, "stake": args.stake}
+    if len(peers) == 1:
+        params["peer_id"] = peers[0]  # the two-player request, unchanged
+    else:
+        params["peer_ids"] = peers
     for key in ("peer_stake", "move_timeout", "challenge_duration"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     result = call_sync(_path(args), "game-new", params, timeout=120)
-    emit(args, result, lambda r: f"game {r['game_id']} ({r['game']}) opened against {r['peer_id']}\n{_human(r)}")
+    emit(args, result, lambda r: f"game {r['game_id']} ({r['game']}) opened against {_opponents(r)}\n{_human(r)}")
     return 0
 
 
@@ -96,7 +104,7 @@ def _list(args: argparse.Namespace) -> int:
     result = call_sync(_path(args), "game-list", {})
 
     def human(r: dict[str, Any]) -> str:
-        lines = [f"{g['game_id']}  {g['game']:<18} {_status_word(g):<12} vs {g['peer_id']}" for g in r["games"]]
+        lines = [f"{g['game_id']}  {g['game']:<18} {_status_word(g):<12} vs {_opponents(g)}" for g in r["games"]]
         return "\n".join(lines) or "no games"
 
     emit(args, result, human)
@@ -246,6 +254,10 @@ def choose(view: dict[str, Any], rng: random.Random) -> str:
 # --- human output ------------------------------------------------------------------------------------
 
 
+def _opponents(g: dict[str, Any]) -> str:
+    return ", ".join(g.get("peer_ids") or [g["peer_id"]])
+
+
 def _status_word(g: dict[str, Any]) -> str:
     if g["status"] == "playing":
         return "your turn" if g.get("your_turn") else "their turn"
@@ -256,12 +268,13 @@ def _status_word(g: dict[str, Any]) -> str:
 
 def _human(r: dict[str, Any]) -> str:
     stake = format_amount(r["stake"], "native")
-    lines = [f"game {r['game_id']}  {r['game']}  vs {r['peer_id']}", r["text"], ""]
+    lines = [f"game {r['game_id']}  {r['game']}  vs {_opponents(r)}", r["text"], ""]
     if r["status"] in FINISHED:
         if r["status"] == "drawn":
             lines.append("status: drawn (stakes back)")
         else:
-            lines.append(f"status: won by {'you' if r['you_won'] else 'the peer'} (player {r['winner']})")
+            other = "the peer" if len(r.get("peer_ids") or [r["peer_id"]]) == 1 else "another player"
+            lines.append(f"status: won by {'you' if r['you_won'] else other} (player {r['winner']})")
     else:
         whose = "your turn" if r["your_turn"] else "the peer's turn"
         moves = f" (moves: {', '.join(r['moves'])})" if r["moves"] else ""

@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -350,6 +350,7 @@ class GameView:
     phase: str  # the channel's: open, disputed, closing, settled
     balance: int
     peer_balance: int
+    peer_ids: list[str] = attrs.Factory(list)  # every other player, in turn order (n-party games)
 
     def as_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -646,7 +647,13 @@ class GameChannel:
 
     @property
     def peer_id(self) -> str:
+        """The first other player (the only one in a two-player game)."""
         return self.node.engine.peer_of[self.channel_id]
+
+    @property
+    def peer_ids(self) -> list[str]:
+        """Every other player, in player order."""
+        return self.node.engine.peers_of_channel(self.channel_id)
 
     def _table_data(self, state: State) -> tuple[Table, int | None, Any]:
         ch = self.channel
@@ -687,7 +694,8 @@ class GameChannel:
                         if mine else [], stake=min(state.allocation.balances[0]) if stake is None else stake,
                         status=status, winner=winner, you_won=winner == self.you,
                         deadline=self._deadline(ch, turn, in_flight), phase=ch.phase.value,
-                        balance=alloc.balances[0][ch.me], peer_balance=alloc.balances[0][ch.peer])
+                        balance=alloc.balances[0][ch.me], peer_balance=alloc.balances[0][ch.peer],
+                        peer_ids=self.peer_ids)
 
     def _outcome(self, ch: Channel, table: Table, stake: int | None, data: Any,
                  turn: int | None) -> tuple[str, int | None]:
@@ -878,13 +886,22 @@ def game_app(node: Node, game: str | Game[Any]) -> Game[Any]:
     return apps.get(name)  # type: ignore[return-value]
 
 
-async def open_game(node: Node, game: str | Game[Any], peer_id: str, stake: int, *, peer_stake: int | None = None,
-                    move_timeout: float | None = DEFAULT_MOVE_TIMEOUT, challenge_duration: int | None = None,
-                    timeout: float = 60.0) -> GameChannel:
+async def open_game(node: Node, game: str | Game[Any], peer_id: str | Sequence[str], stake: int, *,
+                    peer_stake: int | None = None, move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+                    challenge_duration: int | None = None, timeout: float = 60.0) -> GameChannel:
     """Open a game channel against ``peer_id`` (connected first) and return the game once both
     stakes are on the L1. We deposit ``stake``, the peer ``peer_stake`` (default: the same), and
-    the game is played for the smaller one. We are player 0 (X in tic-tac-toe: we move first)."""
+    the game is played for the smaller one. We are player 0 (X in tic-tac-toe: we move first).
+
+    A list of peers opens a game for several players (an n-party channel, proto/02 section 13):
+    they are players 1, 2, ... in the order given, turns go in player order, and every player
+    must be connected to every other one first."""
     app = game_app(node, game)
+    players = 1 + (1 if isinstance(peer_id, str) else len(peer_id))
+    if not app.min_players <= players <= app.max_players:
+        want = (str(app.min_players) if app.min_players == app.max_players
+                else f"{app.min_players} to {app.max_players}")
+        raise LocalProtocolError(f"{app.app_id} is played by {want} players, not {players}")
     if stake <= 0 or (peer_stake is not None and peer_stake <= 0):
         raise LocalProtocolError("a game needs a positive stake from each player")
     check_timeout(move_timeout)  # before anything is opened

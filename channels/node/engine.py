@@ -79,6 +79,9 @@ class OpenItem:
     effects: list[fx.Effect]
     waiter: Waiter
     peer_row: PeerRow | None = None
+    # n-party channels: every participant's peer id by index ("" for us), and their rows
+    peers: tuple[str, ...] | None = None
+    rows: tuple[tuple[str, PeerRow], ...] = ()
 
 
 @attrs.frozen
@@ -89,6 +92,10 @@ class ProposalItem:
     max_in_flight: int = 4  # channels in proposed/funding per peer (resource exhaustion)
     max_unfinished: int = 64  # channels in proposed/funding with all peers together (free identities)
     peer_row: PeerRow | None = None
+    # n-party proposals: the participants' peer ids by index ("" for us), resolved by the node
+    # from the L1 addresses its connected peers proved in their Init (None: not all known)
+    peers: tuple[str, ...] | None = None
+    rows: tuple[tuple[str, PeerRow], ...] = ()
 
 
 @attrs.frozen
@@ -166,6 +173,9 @@ class Engine:
         self.env = env
         self.channels: dict[ChannelId, Channel] = {}
         self.peer_of: dict[ChannelId, str] = {}
+        # n-party channels (proto/02 section 13): each participant's peer id, by index ("" for us)
+        self.peers_of: dict[ChannelId, tuple[str, ...]] = {
+            ChannelId(cid): peers for cid, peers in store.channel_peers().items()}
         for ch, peer in store.load_channels():
             self.channels[ch.channel_id] = ch
             self.peer_of[ch.channel_id] = peer
@@ -185,12 +195,16 @@ class Engine:
         self._by_peer: dict[str, set[ChannelId]] = {}
         for cid, peer in self.peer_of.items():
             self._by_peer.setdefault(peer, set()).add(cid)
+        for cid, peers in self.peers_of.items():
+            for p in peers:
+                if p:
+                    self._by_peer.setdefault(p, set()).add(cid)
         self._progress: dict[ChannelId, tuple[Any, float]] = {}
 
     def _stalled(self, ch: Channel, wall: float) -> bool:
         """True when an update has made no progress for ``RESYNC_AFTER`` seconds."""
-        waiting = ch.phase is Phase.PROPOSED or (ch.phase is Phase.OPEN
-                                                  and (ch.pending is not None or bool(ch.queue) or ch.yielded))
+        waiting = ch.phase is Phase.PROPOSED or (ch.phase is Phase.OPEN and (
+            ch.pending is not None or bool(ch.queue) or ch.yielded or ch.cosign is not None))
         marker = (ch.version, ch.pending.version if ch.pending else None, ch.highest_signed)
         last = self._progress.get(ch.channel_id)
         if not waiting or last is None or last[0] != marker:
@@ -203,6 +217,15 @@ class Engine:
 
     def channels_of(self, peer_id: str) -> list[ChannelId]:
         return sorted(self._by_peer.get(peer_id, ()))
+
+    def all_peers(self) -> list[str]:
+        """Every peer we share a channel with (each participant of an n-party one)."""
+        return sorted(self._by_peer)
+
+    def peers_of_channel(self, cid: ChannelId) -> list[str]:
+        """The peers of a channel: the one peer, or every other participant's, by index."""
+        peers = self.peers_of.get(cid)
+        return [p for p in peers if p] if peers is not None else [self.peer_of[cid]]
 
     def step(self, items: list[Item]) -> Outgoing:
         """Apply a batch; commit; return what to do now that it is durable.
@@ -243,6 +266,7 @@ class Engine:
     def _step(self, items: list[Item]) -> Outgoing:
         staged: dict[ChannelId, Channel] = {}
         staged_peer: dict[ChannelId, str] = {}
+        staged_peers: dict[ChannelId, tuple[str, ...]] = {}  # n-party channels new in this step
         staged_open: dict[ChannelId, list[Waiter]] = {}
         peer_rows: dict[str, PeerRow] = {}
         payments: list[tuple[bytes, bytes, str, str, int, str, str]] = []
@@ -258,6 +282,9 @@ class Engine:
         def owner(cid: ChannelId) -> str:
             return staged_peer.get(cid) or self.peer_of[cid]
 
+        def participants(cid: ChannelId) -> tuple[str, ...] | None:
+            return staged_peers.get(cid) or self.peers_of.get(cid)
+
         hop = self.hops.begin(now, int(time.time())) if self.hops is not None else None
 
         def peer_up(cid: bytes) -> bool:
@@ -266,12 +293,12 @@ class Engine:
         def lookup(cid: bytes) -> Channel | None:
             return current(ChannelId(cid))
 
-        def run(cid: ChannelId, peer: str, ch: Channel, effects: list[fx.Effect]) -> None:
+        def run(cid: ChannelId, peer: str, ch: Channel, effects: list[fx.Effect], src: str | None = None) -> None:
             events.extend(channel_events(current(cid), ch, peer, effects))
             staged[cid] = ch
             staged_peer[cid] = peer
             for e in effects:
-                self._route(cid, peer, ch, e, out, payments, staged_open)
+                self._route(cid, peer, ch, e, out, payments, staged_open, participants(cid), src)
             if hop is not None:
                 self._hop_notices(hop, cid, ch, effects, peer_up, lookup)
                 propose(hop)
@@ -300,24 +327,36 @@ class Engine:
                     if ch is None:
                         raise LocalProtocolError(f"unknown channel {item.channel_id.hex()}")
                     peer = owner(item.channel_id)
-                    if item.peer_id is not None and item.peer_id != peer:
+                    group = participants(item.channel_id)
+                    inp = item.input
+                    if group is not None and item.peer_id is not None and item.peer_id in group:
+                        # n-party: the core checks each signature against the key of the
+                        # participant this authenticated peer is (proto/02 section 13), so a
+                        # participant cannot pass off a message as another participant's.
+                        inp = attrs.evolve(inp, sender=group.index(item.peer_id))  # type: ignore[arg-type]
+                    elif item.peer_id is not None and item.peer_id != peer:
                         # Cross-channel injection: a peer may only speak for its own channels.
                         out.rejects.append((item.peer_id, fx.Reject(
                             reason="message for a channel that is not ours with this peer",
                             action=fx.RejectAction.DISCONNECT)))
                         continue
-                    new, effects = transition(ch, item.input, now=now, env=self.env)
-                    run(item.channel_id, peer, new, effects)
+                    new, effects = transition(ch, inp, now=now, env=self.env)
+                    run(item.channel_id, peer, new, effects, item.peer_id)
                     if item.waiter is not None and not isinstance(item.input, (ins.ActionPay, ins.ActionPropose)):
                         out.wakeups.append((item.waiter, None, None))
                 elif isinstance(item, OpenItem):
                     staged_open.setdefault(item.channel.channel_id, []).append(item.waiter)
+                    if item.peers is not None:
+                        staged_peers[item.channel.channel_id] = item.peers
                     run(item.channel.channel_id, item.peer_id, item.channel, item.effects)
                     if item.peer_row is not None:
                         peer_rows[item.peer_id] = item.peer_row
+                    peer_rows.update(item.rows)
                 elif isinstance(item, ProposalItem):
-                    if self._on_proposal(item, current, run, out, staged_peer) and item.peer_row is not None:
-                        peer_rows[item.peer_id] = item.peer_row
+                    if self._on_proposal(item, current, run, out, staged_peer, staged_peers):
+                        if item.peer_row is not None:
+                            peer_rows[item.peer_id] = item.peer_row
+                        peer_rows.update(item.rows)
                 elif isinstance(item, ChainItem):
                     cursor = max(cursor, item.cursor)
                     if item.channel_id is not None and item.input is not None:
@@ -362,8 +401,10 @@ class Engine:
                     for cid in self.channels_of(item.peer_id):
                         ch = current(cid)
                         assert ch is not None
-                        new, effects = transition(ch, ins.ActionReconnect(), now=now, env=self.env)
-                        run(cid, item.peer_id, new, effects)
+                        group = participants(cid)
+                        reconnect = ins.ActionReconnect(peer=None if group is None else group.index(item.peer_id))
+                        new, effects = transition(ch, reconnect, now=now, env=self.env)
+                        run(cid, owner(cid), new, effects, item.peer_id)
                 elif isinstance(item, PeerDownItem):
                     if item.peer_id in peers_up:
                         peers_up.discard(item.peer_id)
@@ -396,6 +437,8 @@ class Engine:
             with self.store.transaction(durable=durable):
                 for cid, ch in staged.items():
                     self.store.save_channel(ch, staged_peer[cid])
+                for cid, peers in staged_peers.items():
+                    self.store.save_channel_peers(cid, peers)
                 out.changed = list(staged)
                 for row in payments:
                     self.store.record_payment(*row)
@@ -444,8 +487,13 @@ class Engine:
         self.stats.committed(self.channels, staged, payments, cursor)
         self.channels.update(staged)
         self.peer_of.update(staged_peer)
+        self.peers_of.update(staged_peers)
         for cid, peer in staged_peer.items():
             self._by_peer.setdefault(peer, set()).add(cid)
+        for cid, peers in staged_peers.items():
+            for p in peers:
+                if p:
+                    self._by_peer.setdefault(p, set()).add(cid)
         for cid, ch in staged.items():
             if ch.phase is Phase.SETTLED:
                 self.active.discard(cid)
@@ -468,11 +516,19 @@ class Engine:
         return out
 
     def _on_proposal(self, item: ProposalItem, current: Callable[[ChannelId], Channel | None],
-                     run: Callable[..., None], out: Outgoing, staged_peer: dict[ChannelId, str]) -> bool:
+                     run: Callable[..., None], out: Outgoing, staged_peer: dict[ChannelId, str],
+                     staged_peers: dict[ChannelId, tuple[str, ...]]) -> bool:
         """Accept or decline a peer's channel proposal; True when a new channel was accepted."""
         proposal = item.proposal
         cid = self.env.scheme.channel_id(proposal.params)
         existing = current(cid)
+        group = staged_peers.get(cid) or self.peers_of.get(cid)
+        if existing is not None and group is not None and item.peer_id in group:
+            # n-party: the proposal again (our accept, or another's, was lost): answer it.
+            new, effects = transition(existing, ins.ActionReconnect(peer=group.index(item.peer_id)), now=self.now,
+                                      env=self.env)
+            run(cid, staged_peer.get(cid) or self.peer_of[cid], new, effects, item.peer_id)
+            return False
         if existing is not None and self.peer_of.get(cid) == item.peer_id and existing.phase is Phase.FUNDING:
             # A retransmitted proposal: our accept was lost; send it again.
             new, effects = transition(existing, ins.ActionReconnect(), now=self.now, env=self.env)
@@ -495,13 +551,22 @@ class Engine:
             reason = "too many unfinished channels; try again later"
         else:
             reason = item.accept(item.peer_id, proposal)
+        multi = len(proposal.params.participants) > 2
+        if reason is None and multi and (item.peers is None or item.peers[0] != item.peer_id):
+            reason = "not connected to every participant; connect to each of them first"
         if reason is None:
             try:
-                ch, effects = accept_channel(proposal, env=self.env)
+                if multi:
+                    assert item.peers is not None
+                    ch, effects = accept_channel(proposal, env=self.env, proposer=0)
+                    staged_peers[cid] = item.peers
+                else:
+                    ch, effects = accept_channel(proposal, env=self.env)
             except RemoteProtocolError as exc:
+                staged_peers.pop(cid, None)
                 reason = str(exc)
             else:
-                run(cid, item.peer_id, ch, effects)
+                run(cid, item.peer_id, ch, effects, item.peer_id)
                 return True
         out.rejects.append((item.peer_id, fx.Reject(reason=f"declined proposal: {reason}",
                                                     action=fx.RejectAction.IGNORE)))
@@ -526,10 +591,17 @@ class Engine:
 
     def _route(self, cid: ChannelId, peer: str, ch: Channel, e: fx.Effect, out: Outgoing,
                payments: list[tuple[bytes, bytes, str, str, int, str, str]],
-               staged_open: dict[ChannelId, list[Waiter]]) -> None:
+               staged_open: dict[ChannelId, list[Waiter]], group: tuple[str, ...] | None = None,
+               src: str | None = None) -> None:
         """Turn one effect into work for after the commit. Engine state is not touched
         here (waiters are looked up, not removed): the batch may still be refused."""
-        if isinstance(e, fx.Send):
+        if isinstance(e, fx.Send) and group is not None:
+            # n-party: to one participant, or to every other one (proto/02 section 13)
+            frame = encode_message(e.message)
+            for p in ([group[e.to]] if e.to is not None else [p for p in group if p]):
+                if p:
+                    out.sends.append((p, frame))
+        elif isinstance(e, fx.Send):
             out.sends.append((peer, encode_message(e.message)))
         elif isinstance(e, (fx.SubmitDeposit, fx.SubmitConclude, fx.SubmitRegister, fx.SubmitRefute,
                             fx.SubmitWithdraw, fx.SubmitSecret, fx.SubmitProgress, fx.SubmitCheckpoint)):
@@ -570,6 +642,6 @@ class Engine:
             out.opened.append(cid)  # no longer waiting
             out.notices.append((cid, e))
         elif isinstance(e, fx.Reject):
-            out.rejects.append((peer, e))
+            out.rejects.append((src or peer, e))
         else:
             out.notices.append((cid, e))

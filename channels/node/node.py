@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -30,7 +30,7 @@ from ..core.messages import (
     Init,
 )
 from ..core.ops import AddLock, AppMove, FailLock, FulfillLock, Operation
-from ..core.state import Allocation, ChannelParams, SignedState
+from ..core.state import MAX_PARTICIPANTS, Allocation, ChannelParams, SignedState
 from ..errors import ChannelsError, ConfigError, DecodeError, LedgerError, LocalProtocolError, UnknownChannel
 from ..forwarding import FeePolicy, HopLimits, HopMachine
 from ..forwarding.records import ChannelPolicy, Forward, InvoiceRecord, ReceivedPart, SentPart
@@ -269,7 +269,7 @@ class Node:
                 node.towers.start(nursery)
                 if transport is None and config.gossip:  # our own libp2p host: gossip runs on it
                     node.gossip = await NodeGossip.start(node, nursery, net)
-                for peer in sorted(set(node.engine.peer_of.values())):
+                for peer in node.engine.all_peers():
                     if node._worth_redialling(peer):
                         node._link(peer)
                 try:
@@ -328,11 +328,22 @@ class Node:
     def _introduced(self, peer: str) -> bool:
         return peer in self._peers and self.transport.is_connected(peer)
 
-    async def open_channel(self, peer_id: str, amount: int, *, asset: AssetId = NATIVE,
+    async def open_channel(self, peer_id: str | Sequence[str], amount: int, *, asset: AssetId = NATIVE,
                            peer_amount: int = 0, challenge_duration: int | None = None,
                            app_id: str = "payment", timeout: float = 60.0) -> ChannelId:
         """Propose a channel funded with ``amount`` (and ``peer_amount`` by the peer);
-        return its id once both deposits are seen on the L1."""
+        return its id once both deposits are seen on the L1.
+
+        ``peer_id`` may be a list of two or more peers: an n-party channel (proto/02 section
+        12) where each of them deposits ``peer_amount``. Its participants must be connected to
+        each other as well (each declines the proposal otherwise)."""
+        if not isinstance(peer_id, str):
+            peers = list(peer_id)
+            if len(peers) == 1:
+                peer_id = peers[0]
+            else:
+                return await self._open_multi(peers, amount, asset=asset, peer_amount=peer_amount,
+                                              challenge_duration=challenge_duration, app_id=app_id, timeout=timeout)
         check_peer_id = getattr(self.transport, "check_peer_id", None)
         if check_peer_id is not None:
             check_peer_id(peer_id)  # a malformed id is refused at once, not after a wait
@@ -639,6 +650,46 @@ class Node:
             return
         raise PeerNotConnected(f"peer {peer_id} is not connected; run connect first")
 
+    async def _open_multi(self, peer_ids: list[str], amount: int, *, asset: AssetId, peer_amount: int,
+                          challenge_duration: int | None, app_id: str, timeout: float) -> ChannelId:
+        """Propose an n-party channel: we are participant 0, the peers follow in the order given."""
+        if len(set(peer_ids)) != len(peer_ids) or self.peer_id in peer_ids:
+            raise LocalProtocolError("the peers of a channel are distinct and other than this node")
+        if len(peer_ids) + 1 > MAX_PARTICIPANTS:
+            raise LocalProtocolError(f"a channel has at most {MAX_PARTICIPANTS} participants")
+        check_peer_id = getattr(self.transport, "check_peer_id", None)
+        for p in peer_ids:
+            if check_peer_id is not None:
+                check_peer_id(p)
+            if not self.transport.is_connected(p) and p not in self._links:
+                raise PeerNotConnected(f"not connected to {p}; run connect first")
+        if amount <= 0 or peer_amount < 0:
+            raise LocalProtocolError("the opener of an n-party channel deposits a positive amount")
+        balance = await self.ledger.balance(self.l1_address, asset)
+        if amount > balance:
+            raise LocalProtocolError(
+                f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
+        duration = challenge_duration or self.config.challenge_duration
+        too_short = self._window_too_short(duration)
+        if too_short is not None:
+            raise LocalProtocolError(too_short)
+        for p in peer_ids:
+            await self._wait_peer(p, 10.0)
+        infos = [self._peers[p] for p in peer_ids]
+        addresses = [self.l1_address, *(Address(info.l1_address) for info in infos)]
+        if len(set(addresses)) != len(addresses):
+            raise LocalProtocolError("two of these peers prove the same L1 account")
+        params = ChannelParams(chain_id=self.chain_id, adjudicator=self.adjudicator, participants=tuple(addresses),
+                               challenge_duration=duration, nonce=os.urandom(32), app_id=app_id)
+        allocation = Allocation(assets=(asset,), balances=((amount, *(peer_amount,) * len(peer_ids)),))
+        channel, effects = propose_channel(params, allocation, env=self.engine.env)
+        waiter = Waiter()
+        rows = tuple((p, (info.l1_address, info.addresses)) for p, info in zip(peer_ids, infos, strict=True))
+        await self._inputs.send(OpenItem(peer_id=peer_ids[0], channel=channel, effects=effects, waiter=waiter,
+                                         peers=("", *peer_ids), rows=rows))
+        with trio.fail_after(timeout):
+            return ChannelId(await waiter.wait())
+
     def _init_frame(self) -> bytes:
         sig = self.l1_key.sign_digest(init_digest(self.peer_id, self.chain_id))
         return encode_message(Init(l1_address=self.l1_address, chain_id=self.chain_id,
@@ -778,10 +829,11 @@ class Node:
 
     async def _route_message(self, peer: str, message: Any) -> None:
         if isinstance(message, ChannelProposal):
+            peers, rows = self._participant_peers(message)
             await self._inputs.send(ProposalItem(peer_id=peer, proposal=message, accept=self._accept_policy,
                                                  max_in_flight=self.config.max_proposals_per_peer,
                                                  max_unfinished=self.config.max_unfinished_channels,
-                                                 peer_row=self._peer_row(peer)))
+                                                 peer_row=self._peer_row(peer), peers=peers, rows=rows))
             return
         inp = ins.receive(message)
         if inp is None:
@@ -793,6 +845,22 @@ class Node:
             return
         await self._inputs.send(CoreItem(channel_id=cid, input=inp, peer_id=peer))
 
+    def _participant_peers(self, proposal: ChannelProposal) -> tuple[tuple[str, ...] | None, tuple[Any, ...]]:
+        """n-party proposals: each participant's peer id, found among the connected peers by
+        the L1 account its Init proved ("" for us; None if one is not connected), and their rows."""
+        participants = proposal.params.participants
+        if len(participants) <= 2:
+            return None, ()
+        # Account substitution: only a peer whose Init signature proved an L1 address is taken
+        # for that participant, so nobody can sit in a channel under someone else's account.
+        by_account = {bytes(info.l1_address): p for p, info in self._peers.items() if self.transport.is_connected(p)}
+        peers = tuple("" if bytes(a) == bytes(self.l1_address) else by_account.get(bytes(a), "?")
+                      for a in participants)
+        if "?" in peers or peers.count("") != 1:
+            return None, ()
+        rows = tuple((p, (self._peers[p].l1_address, list(self._peers[p].addresses))) for p in peers if p)
+        return peers, rows
+
     def _accept_policy(self, peer: str, proposal: ChannelProposal) -> str | None:
         params, alloc = proposal.params, proposal.allocation
         try:
@@ -800,13 +868,13 @@ class Node:
             alloc.validate(len(params.participants))
         except ChannelsError as exc:
             return f"invalid proposal: {exc}"
-        if len(params.participants) != 2:
-            return "two-party channels only"
         info = self._peers.get(peer)
         if info is None or self.l1_address not in params.participants:
             return "we are not a participant"
         me = params.participants.index(self.l1_address)
-        if params.participants[1 - me] != info.l1_address:
+        # The proposer: the other one of two, participant 0 of an n-party channel.
+        proposer = 1 - me if len(params.participants) == 2 else 0
+        if params.participants[proposer] != info.l1_address:
             # Account substitution: the proposer must be the L1 account its Init proved.
             return "the proposer's L1 address is not the one it announced"
         if params.chain_id != self.chain_id or params.adjudicator != self.adjudicator:
@@ -816,7 +884,7 @@ class Node:
             return too_short
         if params.challenge_duration > self.config.max_challenge_duration:
             return f"challenge window of {params.challenge_duration} s is above our maximum"
-        if not any(row[1 - me] for row in alloc.balances):
+        if not any(row[proposer] for row in alloc.balances):
             # Zombie channels: a proposer that deposits nothing risks nothing; a free
             # identity could pin our records and ticks at no cost.
             return "the proposer deposits nothing"

@@ -137,8 +137,8 @@ class Payments:
         defaults; a hop asking more fails with its terms and the payer retries with them."""
         hints = []
         for cid, ch in self.node.engine.channels.items():
-            if ch.phase is not Phase.OPEN or asset not in ch.allocation.assets:
-                continue
+            if ch.phase is not Phase.OPEN or asset not in ch.allocation.assets or ch.multi:
+                continue  # (an n-party channel carries app moves only)
             peer = self.node.engine.peer_of[cid]
             try:
                 public_key_of(peer)
@@ -164,7 +164,7 @@ class Payments:
         edges, liquidity = [], {}
         for cid, ch in self.node.engine.channels.items():
             peer = self.node.engine.peer_of[cid]
-            if ch.phase is not Phase.OPEN or ch.closing_requested or asset not in ch.allocation.assets:
+            if ch.phase is not Phase.OPEN or ch.closing_requested or asset not in ch.allocation.assets or ch.multi:
                 continue
             if peer not in self.node.engine.peers_up:
                 continue

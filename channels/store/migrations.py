@@ -30,7 +30,7 @@ from ..errors import StorageError
 
 log = logging.getLogger("channels.store")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 VERSION_KEY = "schema_version"
 # What a store of version 1 (0.1.0) has: a database that has ``meta`` but not the
 # rest is not a node store (the devnet's database, for one, has ``meta`` and ``channels``).
@@ -106,6 +106,14 @@ CREATE INDEX IF NOT EXISTS hop_records_by_status ON hop_records (kind, status);
 """
 
 
+# n-party channels (proto/02 section 13): the peer id of every participant, by participant
+# index ("" for ourselves), newline-separated. Two-party channels have no row: their one peer
+# stays in ``channels.peer_id``, which for an n-party channel holds the first other participant.
+_V7 = """
+CREATE TABLE IF NOT EXISTS channel_peers (channel_id BLOB PRIMARY KEY, peers TEXT NOT NULL);
+"""
+
+
 @attrs.frozen
 class Step:
     """Migrates a database at version ``to - 1`` to version ``to``."""
@@ -131,6 +139,7 @@ STEPS: tuple[Step, ...] = (
     Step(4, "the event log; payments get their creation time", _v4),
     Step(5, "watchtowers and their receipts", _script(_V5)),
     Step(6, "multi-hop records: forwards, invoices, payments, fee policies", _script(_V6)),
+    Step(7, "the peers of n-party channels", _script(_V7)),
 )
 assert [s.to for s in STEPS] == list(range(1, SCHEMA_VERSION + 1)), "one step per version, in order"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import effects as fx
-from ..core.channel import MAX_ABANDONED, MAX_QUEUE, Channel, Pending, PendingKind, Phase
+from ..core.channel import MAX_ABANDONED, MAX_EARLY, MAX_QUEUE, Channel, Cosign, Pending, PendingKind, Phase
 from ..core.ids import Version
 from ..core.messages import CloseProposal, UpdateProposal
 from ..core.state import ChannelParams, SignedState, State, amount_field, parse_amount
@@ -51,12 +51,34 @@ def channel_to_bytes(ch: Channel) -> bytes:
                    ch.registered_version, [amount_field(n) for n in ch.deposited], ch.final_signed,
                    [[v, _ops_to(ops)] for v, ops in ch.abandoned], ch.retries, ch.funding_since,
                    [[lock_id, preimage] for lock_id, preimage in ch.preimages],
-                   None if ch.forced is None else ch.forced.to_fields(), list(ch.locks_pending), None],
+                   None if ch.forced is None else ch.forced.to_fields(), list(ch.locks_pending), _multi_to(ch)],
                   validate=False)
     if len(data) > MAX_RECORD:
         raise RecordTooLarge(f"channel {ch.channel_id.hex()[:12]}: a record of {len(data)} bytes exceeds "
                              f"{MAX_RECORD}")
     return data
+
+
+def _multi_to(ch: Channel) -> list[Any] | None:
+    """The reserved last field: None for two-party channels (their records keep the bytes
+    they always had); for n-party ones ``[cosign, early]`` (proto/02 section 13)."""
+    if not ch.multi:
+        return None
+    cs = ch.cosign
+    cosign = None if cs is None else [cs.proposer, cs.kind.value, cs.signed.to_fields(), _ops_to(cs.operations)]
+    return [cosign, [[v, who, sig] for v, who, sig in ch.early]]
+
+
+def _multi_from(f: Any) -> dict[str, Any]:
+    if f is None:
+        return {}
+    if not isinstance(f, list) or len(f) != 2 or not isinstance(f[1], list) or len(f[1]) > MAX_EARLY:
+        raise DecodeError("corrupt n-party fields in a channel record")
+    cosign = None
+    if f[0] is not None:
+        cosign = Cosign(proposer=f[0][0], kind=PendingKind(f[0][1]), signed=SignedState.from_fields(f[0][2]),
+                        operations=_ops_from(f[0][3]))
+    return {"cosign": cosign, "early": tuple((v, who, bytes(sig)) for v, who, sig in f[1])}
 
 
 def channel_from_bytes(data: bytes) -> Channel:
@@ -88,7 +110,7 @@ def channel_from_bytes(data: bytes) -> Channel:
                        abandoned=tuple((v, ops_from(ops)) for v, ops in f[19]),
                        retries=extra[0], funding_since=extra[1],
                        preimages=tuple((bytes(lock_id), bytes(preimage)) for lock_id, preimage in secrets),
-                       forced=forced, locks_pending=escrowed)
+                       forced=forced, locks_pending=escrowed, **_multi_from(f[25] if f[0] >= 3 else None))
     except (ValueError, TypeError, IndexError) as exc:
         raise DecodeError(f"corrupt channel record: {exc}") from None
 

@@ -109,6 +109,15 @@ class Store(Transactions):
         self._db.execute("INSERT OR REPLACE INTO channels (channel_id, peer_id, record) VALUES (?, ?, ?)",
                          (ch.channel_id, peer_id, channel_to_bytes(ch)))
 
+    def save_channel_peers(self, channel_id: bytes, peers: tuple[str, ...]) -> None:
+        """The peer id of each participant of an n-party channel, by index ("" for us)."""
+        self._db.execute("INSERT OR REPLACE INTO channel_peers (channel_id, peers) VALUES (?, ?)",
+                         (channel_id, "\n".join(peers)))
+
+    def channel_peers(self) -> dict[bytes, tuple[str, ...]]:
+        rows = self._db.execute("SELECT channel_id, peers FROM channel_peers").fetchall()
+        return {bytes(cid): tuple(peers.split("\n")) for cid, peers in rows}
+
     def load_channels(self) -> list[tuple[Channel, str]]:
         """Every readable channel. A record that cannot be read is moved to ``quarantine``
         (see ``quarantined``) instead of stopping the node: its other channels still
@@ -158,7 +167,12 @@ class Store(Transactions):
 
     def prune_peers(self) -> int:
         """Forget peers we share no channel with (rows from 0.1.0, which stored every Init)."""
-        return self._db.execute("DELETE FROM peers WHERE peer_id NOT IN (SELECT peer_id FROM channels)").rowcount
+        keep = {p for peers in self.channel_peers().values() for p in peers if p}  # n-party participants
+        idle = [p for (p,) in self._db.execute("SELECT peer_id FROM peers WHERE peer_id NOT IN "
+                                               "(SELECT peer_id FROM channels)").fetchall() if p not in keep]
+        for p in idle:
+            self._db.execute("DELETE FROM peers WHERE peer_id = ?", (p,))
+        return len(idle)
 
     def peers(self) -> dict[str, tuple[bytes, list[str]]]:
         rows = self._db.execute("SELECT peer_id, l1_address, addresses FROM peers").fetchall()

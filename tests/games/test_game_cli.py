@@ -199,3 +199,41 @@ def test_two_cli_bots_roll_dice_between_processes(tmp_path: Path) -> None:
             assert finals[0]["you_won"] != finals[1]["you_won"]
             winner = "a" if finals[0]["you_won"] else "b"
             assert {n: after[n] - before[n] for n in nodes} == {n: STAKE if n == winner else -STAKE for n in nodes}
+
+
+def test_three_cli_bots_play_last_one_standing_between_processes(tmp_path: Path) -> None:
+    """An n-party channel (proto/02 section 13) between three daemons: a opens last one standing
+    with b and c (connected to each other first), three `game bot` processes play it to its end,
+    and the cooperative close, signed by all three, pays the winner the two other stakes."""
+    with game_network(tmp_path, ("a", "b", "c")) as (devnet, nodes):
+        a, b, c = nodes["a"], nodes["b"], nodes["c"]
+        before = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
+        ids = {n: cli("--data-dir", str(nodes[n].data_dir), "getinfo")["peer_id"] for n in nodes}
+        for x, y in ((a, b), (a, c)):
+            cli("--data-dir", str(x.data_dir), "connect", (y.data_dir / "node.addr").read_text().strip())
+        new = ("new", "last-one-standing", ids["b"], ids["c"], "--stake", str(STAKE), "--challenge-duration", "10")
+        assert game_error(a, *new) == ("error: the peer declined: not connected to every participant; connect to "
+                                       "each of them first"), "b and c are not connected to each other yet"
+        cli("--data-dir", str(b.data_dir), "connect", (c.data_dir / "node.addr").read_text().strip())
+        opened = game(a, *new)
+        gid = opened["game_id"]
+        assert gid == opened["channel_id"] and opened["status"] == "playing" and opened["stake"] == STAKE
+        assert (opened["you"], opened["peer_id"], opened["peer_ids"]) == (0, ids["b"], [ids["b"], ids["c"]])
+        for n, you in (("b", 1), ("c", 2)):
+            listed = wait_for(f"{n} sees the game", lambda n=n: game(nodes[n], "list")["games"])
+            others = [ids[m] for m in ("a", "b", "c") if m != n]
+            assert [(g["game_id"], g["game"], g["status"], g["peer_id"], g["peer_ids"]) for g in listed] == [
+                (gid, "last-one-standing", "playing", ids["a"], others)]
+            assert game(nodes[n], "show", gid)["you"] == you
+        outs = play_bots(gid, a, b, c)
+        finals = [json.loads(out.strip().splitlines()[-1]) for out, _err in outs]
+        assert {f["status"] for f in finals} == {"won"} and len({f["winner"] for f in finals}) == 1, finals
+        assert sum(f["you_won"] for f in finals) == 1
+        played = [[json.loads(line)["played"] for line in out.strip().splitlines()[:-1]] for out, _err in outs]
+        assert all(played), "each of the three bots moved"
+        winner = "abc"[finals[0]["winner"]]
+        cli("--data-dir", str(b.data_dir), "close", gid)  # any player may close: all three sign
+        for n in nodes:
+            wait_for(f"{n} settles", lambda n=n: game(nodes[n], "show", gid)["phase"] == "settled")
+        after = {n: balance(devnet, nodes[n].data_dir / "l1.key") for n in nodes}
+        assert {n: after[n] - before[n] for n in nodes} == {n: 2 * STAKE if n == winner else -STAKE for n in nodes}

@@ -55,7 +55,7 @@ def test_a_new_store_is_built_by_the_steps_and_records_its_version(tmp_path: Pat
     assert meta_version(tmp_path / "node.db") == str(SCHEMA_VERSION).encode()
     db = sqlite3.connect(tmp_path / "node.db")
     assert tables(db) == V1_TABLES | {"quarantine", "outbox", "l1_outbox", "events", "towers", "tower_acks",
-                                      "hop_records", "sqlite_sequence"}
+                                      "hop_records", "channel_peers", "sqlite_sequence"}
     db.close()
     again = Store(tmp_path / "node.db")
     assert again.opened_at_version == SCHEMA_VERSION, "an up-to-date store is opened without a migration"

@@ -37,6 +37,7 @@ OTHER_GENERATORS = {
     "games.json": "tests/games/make_game_vectors.py",
     "tower.json": "tests/watchtower/make_tower_vectors.py",
     "gossip.json": "tests/gossip/make_vectors.py",
+    "nparty.json": "tests/core/make_nparty_vectors.py",
 }
 TABLE = json.loads((PROTO / "messages.json").read_text(encoding="utf-8"))
 SCHEME = DevnetScheme()
