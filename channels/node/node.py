@@ -335,7 +335,7 @@ class Node:
         return its id once both deposits are seen on the L1.
 
         ``peer_id`` may be a list of two or more peers: an n-party channel (proto/02 section
-        12) where each of them deposits ``peer_amount``. Its participants must be connected to
+        13) where each of them deposits ``peer_amount``. Its participants must be connected to
         each other as well (each declines the proposal otherwise)."""
         if not isinstance(peer_id, str):
             peers = list(peer_id)
@@ -879,6 +879,10 @@ class Node:
             return "the proposer's L1 address is not the one it announced"
         if params.chain_id != self.chain_id or params.adjudicator != self.adjudicator:
             return "wrong chain or adjudicator"
+        if len(params.participants) > 2 and params.app_id == "payment":
+            # Zombie channels: an n-party channel carries no payments (proto/02 section 13), so
+            # one without a game would only lock our deposit for nothing.
+            return "an n-party channel carries a game, not payments"
         too_short = self._window_too_short(params.challenge_duration)
         if too_short is not None:
             return too_short

@@ -13,7 +13,7 @@ from ..core import effects as fx
 from ..core.channel import MAX_ABANDONED, MAX_EARLY, MAX_QUEUE, Channel, Cosign, Pending, PendingKind, Phase
 from ..core.ids import Version
 from ..core.messages import CloseProposal, UpdateProposal
-from ..core.state import ChannelParams, SignedState, State, amount_field, parse_amount
+from ..core.state import MAX_PARTICIPANTS, ChannelParams, SignedState, State, amount_field, parse_amount
 from ..encoding import decode, decode_record, encode
 from ..errors import ChannelsError, DecodeError
 from ..wire import decode_message, encode_message
@@ -76,9 +76,18 @@ def _multi_from(f: Any) -> dict[str, Any]:
         raise DecodeError("corrupt n-party fields in a channel record")
     cosign = None
     if f[0] is not None:
-        cosign = Cosign(proposer=f[0][0], kind=PendingKind(f[0][1]), signed=SignedState.from_fields(f[0][2]),
-                        operations=_ops_from(f[0][3]))
-    return {"cosign": cosign, "early": tuple((v, who, bytes(sig)) for v, who, sig in f[1])}
+        cosign = Cosign(proposer=_index(f[0][0]), kind=PendingKind(f[0][1]),
+                        signed=SignedState.from_fields(f[0][2]), operations=_ops_from(f[0][3]))
+    early = tuple((_index(v, limit=None), _index(who), bytes(sig)) for v, who, sig in f[1])
+    return {"cosign": cosign, "early": early}
+
+
+def _index(value: Any, *, limit: int | None = MAX_PARTICIPANTS) -> int:
+    """A participant index (or, with ``limit`` None, a version) read from a record: a corrupt
+    one is a typed error here, not an IndexError deep in the core later."""
+    if type(value) is not int or value < 0 or (limit is not None and value >= limit):
+        raise DecodeError("corrupt n-party fields in a channel record")
+    return value
 
 
 def channel_from_bytes(data: bytes) -> Channel:

@@ -253,3 +253,30 @@ def test_a_stale_state_registered_by_one_participant_is_refuted() -> None:
         assert len(refute) == 1 and refute[0].signed == g.channel(i).latest
         assert verify_signed(g.params, refute[0].signed, g.scheme)
         assert g.channel(i).phase is Phase.DISPUTED and g.channel(i).cosign is None
+
+
+@pytest.mark.parametrize("field", ["proposer", "signer", "version"])
+def test_a_corrupt_n_party_record_is_a_typed_error(field: str) -> None:
+    from channels.encoding import decode
+    from channels.errors import DecodeError
+    from channels.store.records import channel_from_bytes, channel_to_bytes
+
+    g = group("record")
+    g.move(0, 3)
+    if field == "proposer":
+        g.deliver(0, 2)  # 2 co-signs 0's state
+        assert g.channel(2).cosign is not None
+    else:
+        g.deliver(0, 1)
+        g.deliver(1, 2)  # 1's countersignature reaches 2 before 0's proposal
+        assert g.channel(2).early
+    fields = decode(channel_to_bytes(g.channel(2)))
+    assert channel_from_bytes(encode(fields, validate=False)) == g.channel(2)
+    if field == "proposer":
+        fields[-1][0][0] = 99
+    elif field == "signer":
+        fields[-1][1][0][1] = 8
+    else:
+        fields[-1][1][0][0] = -1
+    with pytest.raises(DecodeError):
+        channel_from_bytes(encode(fields, validate=False))

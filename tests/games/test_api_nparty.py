@@ -140,6 +140,16 @@ async def test_a_proposal_is_declined_unless_every_participant_is_connected(tmp_
             assert await dev.balance(nodes[0].l1_address) == before, "nothing deposited"
 
 
+async def test_an_n_party_channel_without_a_game_is_declined(tmp_path: Path, autojump_clock: MockClock) -> None:
+    async with three(tmp_path) as (dev, nodes):
+        with trio.fail_after(60):
+            before = await dev.balance(nodes[0].l1_address)
+            with pytest.raises(ChannelsError, match="carries a game, not payments"):
+                await nodes[0].open_channel([nodes[1].peer_id, nodes[2].peer_id], STAKE, peer_amount=STAKE,
+                                            challenge_duration=100)
+            assert await dev.balance(nodes[0].l1_address) == before, "nothing deposited"
+
+
 async def test_a_stalling_player_of_three_loses_on_chain(tmp_path: Path, autojump_clock: MockClock) -> None:
     """Carol stops moving: the referees register the state all three signed; carol answers on
     chain, alice answers on chain, then bob stalls and forfeits when the window ends. The L1
