@@ -1009,6 +1009,12 @@ def _on_countersign(ch: Channel, inp: ins.ReceiveCountersign, now: int, env: Env
         return ch, [fx.Reject(reason="invalid countersignature", action=fx.RejectAction.WARN)]
     ch = _prune_abandoned(attrs.evolve(ch, latest=pending.signed.with_signature(ch.peer, msg.signature),
                                        latest_proposer=ch.me, pending=None, yielded=False, retries=0))
+    return _our_state_complete(ch, pending, now, env)
+
+
+def _our_state_complete(ch: Channel, pending: Pending, now: int, env: Env) -> Step:
+    """Our proposal became ``latest`` with every signature: a close goes to the L1, an update's
+    operations are done and the next update may start."""
     if pending.kind is PendingKind.CLOSE:
         ch, failed = _fail_in_flight(ch, "the channel closed")
         ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
@@ -1580,14 +1586,7 @@ def _nx_complete_ours(ch: Channel, now: int, env: Env) -> Step:
     assert pending is not None
     ch = _prune_abandoned(attrs.evolve(ch, latest=pending.signed, latest_proposer=ch.me, pending=None,
                                        yielded=False, retries=0))
-    ch = _nx_prune_early(ch)
-    if pending.kind is PendingKind.CLOSE:
-        ch, failed = _fail_in_flight(ch, "the channel closed")
-        ch = attrs.evolve(ch, phase=Phase.CLOSING, submitted_at=now)
-        return ch, [*failed, fx.SubmitConclude(signed=ch.latest)]
-    out: list[fx.Effect] = [_done(op, ch.version) for op in pending.operations]
-    ch, more = _maybe_propose(ch, env, now)
-    return ch, out + more
+    return _our_state_complete(_nx_prune_early(ch), pending, now, env)
 
 
 def _nx_complete_cosign(ch: Channel, now: int, env: Env) -> Step:

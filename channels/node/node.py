@@ -352,14 +352,7 @@ class Node:
         if not self.transport.is_connected(peer_id) and peer_id not in self._links:
             # Nothing would bring it here (no connection, no link redialling it): say so now.
             raise PeerNotConnected(f"not connected to {peer_id}; run connect first")
-        balance = await self.ledger.balance(self.l1_address, asset)
-        if amount > balance:
-            raise LocalProtocolError(
-                f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
-        duration = challenge_duration or self.config.challenge_duration
-        too_short = self._window_too_short(duration)
-        if too_short is not None:
-            raise LocalProtocolError(too_short)
+        duration = await self._check_funds_and_window(amount, asset, challenge_duration)
         await self._wait_peer(peer_id, 10.0)
         peer = self._peers[peer_id]
         params = ChannelParams(chain_id=self.chain_id, adjudicator=self.adjudicator,
@@ -621,6 +614,19 @@ class Node:
                                           f"(first: {bad[0][0].hex()[:12]}: {bad[0][2]})")
         return out
 
+    async def _check_funds_and_window(self, amount: int, asset: AssetId, challenge_duration: int | None) -> int:
+        """Before a channel is proposed: our deposit is on our L1 account and the challenge
+        window (ours, or the configured one, which is returned) is one we accept."""
+        balance = await self.ledger.balance(self.l1_address, asset)
+        if amount > balance:
+            raise LocalProtocolError(
+                f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
+        duration = challenge_duration or self.config.challenge_duration
+        too_short = self._window_too_short(duration)
+        if too_short is not None:
+            raise LocalProtocolError(too_short)
+        return duration
+
     def _window_too_short(self, duration: int) -> str | None:
         """Why a challenge window of ``duration`` seconds is unsafe for us, or None.
 
@@ -665,14 +671,7 @@ class Node:
                 raise PeerNotConnected(f"not connected to {p}; run connect first")
         if amount <= 0 or peer_amount < 0:
             raise LocalProtocolError("the opener of an n-party channel deposits a positive amount")
-        balance = await self.ledger.balance(self.l1_address, asset)
-        if amount > balance:
-            raise LocalProtocolError(
-                f"L1 balance {balance} {asset} is below the deposit {amount}; fund the account first")
-        duration = challenge_duration or self.config.challenge_duration
-        too_short = self._window_too_short(duration)
-        if too_short is not None:
-            raise LocalProtocolError(too_short)
+        duration = await self._check_funds_and_window(amount, asset, challenge_duration)
         for p in peer_ids:
             await self._wait_peer(p, 10.0)
         infos = [self._peers[p] for p in peer_ids]

@@ -17,9 +17,10 @@ from trio.testing import MockClock
 from channels.chain.devnet.ledger import Devnet
 from channels.core.channel import Phase
 from channels.errors import ChannelsError, InvalidTransition, LocalProtocolError
-from channels.games import GAME_APPS, DisputeStarted, GameChannel, GameEvent, GameOver, OpponentMoved, join, open_game
+from channels.games import GAME_APPS, DisputeStarted, GameChannel, GameOver, OpponentMoved, join, open_game
 from channels.net.memory import MemoryNetwork, open_memory_transport
 from channels.node import Node, load_config
+from tests.games.test_api import until
 
 STAKE = 100
 GAME = "last-one-standing"
@@ -64,16 +65,6 @@ async def in_step(games: Sequence[GameChannel]) -> None:
         if len({c.latest for c in chans}) == 1 and all(c.pending is None and c.cosign is None for c in chans):
             return
         await any_of(changed)
-
-
-async def until(game: GameChannel, kind: type[GameEvent]) -> list[GameEvent]:
-    """Events of ``game`` up to and including the first of ``kind``."""
-    seen: list[GameEvent] = []
-    async for event in game:
-        seen.append(event)
-        if isinstance(event, kind):
-            return seen
-    raise AssertionError(f"no {kind.__name__} before the channel settled: {seen}")
 
 
 async def start(nodes: list[Node], move_timeout: float | None = 300.0) -> list[GameChannel]:
