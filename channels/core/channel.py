@@ -234,6 +234,9 @@ class Channel:
     # arrived before the proposal they sign.
     cosign: Cosign | None = None
     early: tuple[tuple[int, int, bytes], ...] = ()
+    # n-party: our proposal that became ``latest`` and the version it was built on, resent to a
+    # participant still at that version (one that a liar's reject made drop its co-signed state).
+    proposed_latest: tuple[int, UpdateProposal | CloseProposal] | None = None
     # Derived from ``pending`` and ``queue``, never stored nor compared (see ``InFlight``):
     # ``channel_from_bytes`` leaves it out, and a stale one is ignored.
     _flight: InFlight | None = attrs.field(default=None, eq=False, repr=False)
@@ -1407,6 +1410,12 @@ def _nx_reestablish(ch: Channel, inp: ins.ReceiveReestablish, now: int, env: Env
     if ch.version == 0 and theirs == 0 and ch.latest.is_fully_signed:
         out += _nx_version0(ch, who)
     if theirs < ch.version and ch.latest.is_fully_signed:
+        base = ch.proposed_latest
+        if base is not None and base[0] == theirs and base[1].version == ch.version and ch.latest_proposer == ch.me:
+            # A participant that dropped the state it co-signed (a liar told it we gave up)
+            # completes it again from our proposal: it signed that very state, so signing it
+            # again is no second state at that version; without it only the L1 could move on.
+            out.append(fx.Send(message=base[1], to=who))
         out.append(fx.Send(message=_nx_countersign_message(ch, ch.latest), to=who))
     if ch.cosign is not None and ch.cosign.version > theirs:
         out.append(fx.Send(message=_nx_countersign_message(ch, ch.cosign.signed), to=who))
@@ -1585,7 +1594,7 @@ def _nx_complete_ours(ch: Channel, now: int, env: Env) -> Step:
     pending = ch.pending
     assert pending is not None
     ch = _prune_abandoned(attrs.evolve(ch, latest=pending.signed, latest_proposer=ch.me, pending=None,
-                                       yielded=False, retries=0))
+                                       yielded=False, retries=0, proposed_latest=(ch.version, pending.message)))
     return _our_state_complete(_nx_prune_early(ch), pending, now, env)
 
 
@@ -1596,7 +1605,7 @@ def _nx_complete_cosign(ch: Channel, now: int, env: Env) -> Step:
     cs = ch.cosign
     assert cs is not None
     ch = _prune_abandoned(attrs.evolve(ch, latest=cs.signed, latest_proposer=cs.proposer, cosign=None,
-                                       yielded=False, retries=0))
+                                       yielded=False, retries=0, proposed_latest=None))
     ch = _nx_prune_early(ch)
     if cs.kind is PendingKind.CLOSE:
         # The proposer concludes; we submit it too if it has not landed after a while (tick).

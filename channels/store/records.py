@@ -66,20 +66,28 @@ def _multi_to(ch: Channel) -> list[Any] | None:
         return None
     cs = ch.cosign
     cosign = None if cs is None else [cs.proposer, cs.kind.value, cs.signed.to_fields(), _ops_to(cs.operations)]
-    return [cosign, [[v, who, sig] for v, who, sig in ch.early]]
+    proposed = None if ch.proposed_latest is None else [ch.proposed_latest[0], encode_message(ch.proposed_latest[1])]
+    return [cosign, [[v, who, sig] for v, who, sig in ch.early], proposed]
 
 
 def _multi_from(f: Any) -> dict[str, Any]:
     if f is None:
         return {}
-    if not isinstance(f, list) or len(f) != 2 or not isinstance(f[1], list) or len(f[1]) > MAX_EARLY:
+    # [cosign, early] first, then [cosign, early, proposed_latest]
+    if not isinstance(f, list) or len(f) not in (2, 3) or not isinstance(f[1], list) or len(f[1]) > MAX_EARLY:
         raise DecodeError("corrupt n-party fields in a channel record")
+    proposed = None
+    if len(f) == 3 and f[2] is not None:
+        message = decode_message(f[2][1])
+        if not isinstance(message, (UpdateProposal, CloseProposal)):
+            raise DecodeError("corrupt n-party fields in a channel record")
+        proposed = (_index(f[2][0], limit=None), message)
     cosign = None
     if f[0] is not None:
         cosign = Cosign(proposer=_index(f[0][0]), kind=PendingKind(f[0][1]),
                         signed=SignedState.from_fields(f[0][2]), operations=_ops_from(f[0][3]))
     early = tuple((_index(v, limit=None), _index(who), bytes(sig)) for v, who, sig in f[1])
-    return {"cosign": cosign, "early": early}
+    return {"cosign": cosign, "early": early, "proposed_latest": proposed}
 
 
 def _index(value: Any, *, limit: int | None = MAX_PARTICIPANTS) -> int:

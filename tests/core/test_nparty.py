@@ -9,7 +9,7 @@ from channels.core import effects as fx
 from channels.core import inputs as ins
 from channels.core.channel import Phase, transition, verify_signed
 from channels.core.ids import NATIVE, PaymentId, Version
-from channels.core.messages import Countersign, UpdateProposal
+from channels.core.messages import Countersign, UpdateProposal, UpdateReject
 from channels.core.ops import AppMove
 from channels.encoding import encode
 from channels.errors import InvalidTransition, LocalProtocolError
@@ -280,3 +280,29 @@ def test_a_corrupt_n_party_record_is_a_typed_error(field: str) -> None:
         fields[-1][1][0][0] = -1
     with pytest.raises(DecodeError):
         channel_from_bytes(encode(fields, validate=False))
+
+
+def test_a_participant_lied_to_completes_the_state_again_from_our_proposal() -> None:
+    # Liveness against a liar: 2 countersigns 0's state to 0 only and tells 1 it gave up, so 1
+    # drops the state it co-signed while 0 and 2 hold it with every signature. On resync 0,
+    # its proposer, resends the proposal: 1 signs that very state again and catches up.
+    g = group("lied-to")
+    g.move(0, 2)
+    g.deliver(0, 1)
+    g.deliver(0, 2)
+    g.drop(2, 1)
+    cid = g.channel(1).channel_id
+    g.apply(1, ins.ReceiveReject(message=UpdateReject(channel_id=cid, version=Version(1), retry=True, reason="lie"),
+                                 sender=2))
+    g.run()
+    assert g.versions() == [1, 0, 1] and g.channel(1).cosign is None
+    g.restart(0)  # the proposal is kept in 0's record
+    assert g.channel(0).proposed_latest is not None
+    for i in range(3):
+        g.apply(i, ins.ActionResync())
+    g.run()
+    assert g.versions() == [1, 1, 1] and not g.signed_twice()
+    same_latest(g)
+    g.move(1, 3)  # and the game goes on off-chain
+    g.run()
+    assert g.versions() == [2, 2, 2]
