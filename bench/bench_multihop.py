@@ -91,6 +91,19 @@ async def in_flight(count: int, limit: int, pay: Any) -> tuple[float, list[float
     return time.perf_counter() - start, latencies
 
 
+def update_counts(node: Node) -> dict[str, int]:
+    """Updates A completed (proposed by itself or by a peer) and proposals it gave up because
+    a peer proposed at the same time (collisions: both sides of a channel add and settle locks)."""
+    stats = node.stats
+    return {"local": stats.updates.get("local"), "remote": stats.updates.get("remote"),
+            "collisions": sum(n for labels, n in stats.rejects.values.items()
+                              if "concurrent" in labels[0] or "already signed" in labels[0])}
+
+
+def diff_counts(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {key: after[key] - before[key] for key in after}
+
+
 async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     devnet = DaemonProc(work / "devnet", block_time=0.5)
     # Forwarders keep the default limit unless more are asked in flight than it allows:
@@ -174,8 +187,10 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 pids = {"devnet": devnet.proc.pid} if devnet.proc else {}
                 pids.update({name: proc.proc.pid for name, proc in daemons.items() if proc.proc})
                 cpu = [cpu_seconds(pids)]
+                counts = [update_counts(a)]
                 direct_s, direct_lat = await in_flight(args.payments, args.in_flight, direct)
                 cpu.append(cpu_seconds(pids))
+                counts.append(update_counts(a))
                 profile = cProfile.Profile() if args.profile else None
                 if profile is not None:
                     profile.enable()
@@ -184,6 +199,7 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     profile.disable()
                     profile.dump_stats(args.profile)
                 cpu.append(cpu_seconds(pids))
+                counts.append(update_counts(a))
                 version = a.channel(ab).version
         direct_p50, direct_p99 = bench_node.quantiles_ms(direct_lat)
         hop_p50, hop_p99 = bench_node.quantiles_ms(hop_lat)
@@ -193,11 +209,13 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "direct_payments_per_s": round(args.payments / direct_s, 1),
             "multihop_3hop_payments_per_s": round(args.payments / hop_s, 1),
             "direct": {"p50_ms": direct_p50, "p99_ms": direct_p99,
-                       "cpu_ms_per_payment": cpu_ms_per_payment(cpu[0], cpu[1], args.payments)},
+                       "cpu_ms_per_payment": cpu_ms_per_payment(cpu[0], cpu[1], args.payments),
+                       "updates_at_a": diff_counts(counts[0], counts[1])},
             "multihop_3hop": {"p50_ms": hop_p50, "p99_ms": hop_p99, "failed": len(failed),
                               "failures": sorted(set(failed))[:3], "sequential_payments": args.sequential,
                               "sequential_p50_ms": seq_p50, "sequential_p99_ms": seq_p99,
-                              "cpu_ms_per_payment": cpu_ms_per_payment(cpu[1], cpu[2], args.payments)},
+                              "cpu_ms_per_payment": cpu_ms_per_payment(cpu[1], cpu[2], args.payments),
+                              "updates_at_a": diff_counts(counts[1], counts[2])},
             "setup": {"open_and_gossip_s": round(gossip_s, 2), "final_version_ab": int(version),
                       "max_forwards_in_flight": settings["max_forwards_in_flight"]},
         }
